@@ -1,0 +1,58 @@
+//! `netloom daemon`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+use crate::daemon::engine::HostFiles;
+use crate::daemon::{DaemonConfig, run};
+use crate::paths;
+
+/// `netloom daemon` flags.
+#[derive(Debug, Args)]
+pub struct DaemonCmd {
+    /// Where the daemon keeps its state (default /var/lib/netloom as root,
+    /// $XDG_DATA_HOME/netloom otherwise).
+    #[arg(long = "data-root", value_name = "DIR")]
+    data_root: Option<PathBuf>,
+}
+
+impl DaemonCmd {
+    /// Runs the daemon until SIGINT or SIGTERM.
+    pub async fn run(self, socket: PathBuf, log_level: &str) -> anyhow::Result<()> {
+        let filter = tracing_subscriber::EnvFilter::try_new(log_level).map_err(|e| {
+            anyhow::anyhow!(
+                "invalid --log-level {log_level:?} ({e}): use error, warn, info, debug or trace"
+            )
+        })?;
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+        let shutdown = CancellationToken::new();
+        let signals = shutdown.clone();
+        tokio::spawn(async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
+                return;
+            };
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            tracing::info!("shutting down");
+            signals.cancel();
+        });
+        let config = DaemonConfig {
+            socket,
+            data_root: self.data_root.unwrap_or_else(paths::default_data_root),
+            host_files: HostFiles::default(),
+        };
+        run(config, shutdown).await?;
+        Ok(())
+    }
+}

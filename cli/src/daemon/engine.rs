@@ -1,0 +1,434 @@
+//! The control plane's operations on networks: validation, IPAM, the store, in that order.
+//!
+//! Each mutating operation runs inside one store write transaction, so checking (name taken,
+//! subnet free) and writing happen atomically and a crash in between loses nothing acknowledged.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use chrono::{DateTime, FixedOffset, Local};
+use netloom_ipam::{HostFacts, NetworkRequest, PlanError, Subnet};
+
+use crate::api::filters::{FilterError, Filters};
+use crate::model::{Driver, IpamRecord, ModelError, NetworkName, NetworkRecord, ObjectId};
+use crate::store::{Store, StoreError};
+
+/// Docker's default bridge: fixed subnet and gateway, and the options `docker network inspect
+/// bridge` shows.
+const DEFAULT_BRIDGE_SUBNET: &str = "172.17.0.0/16";
+const DEFAULT_BRIDGE_GATEWAY: Ipv4Addr = Ipv4Addr::new(172, 17, 0, 1);
+
+/// Why a network operation failed. The API layer maps each to Docker's text and HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// No network matches the name, id or id prefix.
+    #[error("network {0} not found")]
+    NetworkNotFound(String),
+    /// Several networks match an id prefix (Docker words this differently per endpoint).
+    #[error("{}", match lookup {
+        Lookup::Inspect => format!("{count} matches found based on ID prefix: network {term} is ambiguous"),
+        Lookup::Remove => format!("network {term} is ambiguous ({count} matches found based on ID prefix)"),
+    })]
+    AmbiguousNetwork {
+        /// What the user typed.
+        term: String,
+        /// How many matched.
+        count: usize,
+        /// Which request asked.
+        lookup: Lookup,
+    },
+    /// `bridge`, `host`, `none` and `default` cannot be created.
+    #[error("operation is not permitted on predefined {0} network ")]
+    PredefinedName(String),
+    /// The name is taken.
+    #[error("network with name {0} already exists")]
+    NetworkExists(String),
+    /// `bridge`, `host` and `none` cannot be removed.
+    #[error("{0} is a pre-defined network and cannot be removed")]
+    PredefinedNetwork(String),
+    /// Only one network per host driver may exist.
+    #[error("only one instance of \"{0}\" network is allowed")]
+    SingleInstanceDriver(&'static str),
+    /// The name or driver is not acceptable.
+    #[error(transparent)]
+    Invalid(#[from] ModelError),
+    /// IPv6 is not implemented yet.
+    #[error("IPv6 networks are not supported by netloom yet: create the network without --ipv6")]
+    Ipv6Unsupported,
+    /// More than one IPAM config was given.
+    #[error("netloom supports one IPv4 subnet per network: pass a single --subnet")]
+    MultipleSubnets,
+    /// An IPAM driver other than `default`.
+    #[error("plugin \"{0}\" not found")]
+    UnknownIpamDriver(String),
+    /// A driver option that does not parse (Docker's text).
+    #[error("failed to parse {key} value: {value} ({why})")]
+    BadOption {
+        /// The option.
+        key: String,
+        /// Its value.
+        value: String,
+        /// Go's parse error, as Docker shows it.
+        why: String,
+    },
+    /// An MTU outside what a link can carry.
+    #[error("invalid MTU number: {0} (netloom accepts 68 to 65535)")]
+    BadMtu(i64),
+    /// IPAM refused the request.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// A bad `filters` argument.
+    #[error(transparent)]
+    Filter(#[from] FilterError),
+    /// Containers do not exist yet in this version of the daemon.
+    #[error("No such container: {0}")]
+    ContainerNotFound(String),
+    /// The state store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What `POST /networks/create` asks for, already parsed from the request body.
+#[derive(Debug, Clone, Default)]
+pub struct CreateNetwork {
+    /// The name (validated).
+    pub name: String,
+    /// Driver name as given (empty means bridge).
+    pub driver: String,
+    /// `--internal`.
+    pub internal: bool,
+    /// `--attachable`.
+    pub attachable: bool,
+    /// `--ipv6`.
+    pub enable_ipv6: bool,
+    /// IPAM driver name as given (empty means default).
+    pub ipam_driver: String,
+    /// IPAM configs as typed by the user.
+    pub ipam: Vec<NetworkRequest>,
+    /// `--label`.
+    pub labels: BTreeMap<String, String>,
+    /// `--opt`.
+    pub options: BTreeMap<String, String>,
+}
+
+/// Where the daemon reads the host facts IPAM needs.
+#[derive(Debug, Clone)]
+pub struct HostFiles {
+    /// The daemon namespace's resolv.conf.
+    pub resolv_conf: PathBuf,
+    /// The kernel's IPv4 route table.
+    pub proc_net_route: PathBuf,
+}
+
+impl Default for HostFiles {
+    fn default() -> Self {
+        HostFiles {
+            resolv_conf: "/etc/resolv.conf".into(),
+            proc_net_route: "/proc/net/route".into(),
+        }
+    }
+}
+
+impl HostFiles {
+    /// Reads the nameservers and on-link routes; an unreadable file counts as empty, since a
+    /// missing resolv.conf only means there is nothing to avoid.
+    fn facts(&self) -> HostFacts {
+        let resolv = std::fs::read_to_string(&self.resolv_conf).unwrap_or_default();
+        let routes = std::fs::read_to_string(&self.proc_net_route).unwrap_or_default();
+        HostFacts::from_host_files(&resolv, &routes)
+    }
+}
+
+/// The control plane: owns the store.
+#[derive(Debug)]
+pub struct Engine {
+    store: Store,
+    host: HostFiles,
+    data_root: PathBuf,
+}
+
+fn now() -> DateTime<FixedOffset> {
+    Local::now().fixed_offset()
+}
+
+/// Which request looks a network up: Docker's ambiguity texts differ between them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// `GET /networks/{id}` and most others.
+    Inspect,
+    /// `DELETE /networks/{id}`.
+    Remove,
+}
+
+/// Finds a network the way Docker does: exact id, then exact name, then a unique id prefix.
+fn find<'a>(
+    networks: &'a [NetworkRecord],
+    term: &str,
+    lookup: Lookup,
+) -> Result<&'a NetworkRecord, EngineError> {
+    if let Some(n) = networks.iter().find(|n| n.id.as_str() == term) {
+        return Ok(n);
+    }
+    if let Some(n) = networks.iter().find(|n| n.name.as_str() == term) {
+        return Ok(n);
+    }
+    let by_prefix: Vec<_> = networks
+        .iter()
+        .filter(|n| n.id.as_str().starts_with(term))
+        .collect();
+    match by_prefix.as_slice() {
+        [one] => Ok(one),
+        [] => Err(EngineError::NetworkNotFound(term.to_owned())),
+        many => Err(EngineError::AmbiguousNetwork {
+            term: term.to_owned(),
+            count: many.len(),
+            lookup,
+        }),
+    }
+}
+
+/// The MTU option; Docker's default is 1500.
+pub const MTU_OPTION: &str = "com.docker.network.driver.mtu";
+
+/// Checks the bridge driver options netloom understands, with Docker's texts.
+fn validate_options(options: &BTreeMap<String, String>) -> Result<(), EngineError> {
+    if let Some(mtu) = options.get(MTU_OPTION) {
+        let m: i64 = mtu.parse().map_err(|_| EngineError::BadOption {
+            key: MTU_OPTION.into(),
+            value: mtu.clone(),
+            why: format!("strconv.Atoi: parsing {mtu:?}: invalid syntax"),
+        })?;
+        if !(68..=65535).contains(&m) {
+            return Err(EngineError::BadMtu(m));
+        }
+    }
+    for key in [
+        "com.docker.network.bridge.enable_icc",
+        "com.docker.network.bridge.enable_ip_masquerade",
+        "com.docker.network.bridge.inhibit_ipv4",
+    ] {
+        if let Some(v) = options.get(key)
+            && !matches!(
+                v.as_str(),
+                "1" | "t"
+                    | "T"
+                    | "TRUE"
+                    | "true"
+                    | "True"
+                    | "0"
+                    | "f"
+                    | "F"
+                    | "FALSE"
+                    | "false"
+                    | "False"
+            )
+        {
+            return Err(EngineError::BadOption {
+                key: key.into(),
+                value: v.clone(),
+                why: format!("strconv.ParseBool: parsing {v:?}: invalid syntax"),
+            });
+        }
+    }
+    Ok(())
+}
+
+impl Engine {
+    /// Opens the engine over a store, creating the built-in networks on the first start.
+    pub fn new(store: Store, host: HostFiles, data_root: PathBuf) -> Result<Engine, EngineError> {
+        let engine = Engine {
+            store,
+            host,
+            data_root,
+        };
+        engine.ensure_builtin()?;
+        Ok(engine)
+    }
+
+    /// Where the daemon keeps its state.
+    pub fn data_root(&self) -> &std::path::Path {
+        &self.data_root
+    }
+
+    /// The store, for consistency checks.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn ensure_builtin(&self) -> Result<(), EngineError> {
+        self.store.write(|tx| {
+            let existing = tx.networks()?;
+            let has = |name: &str| existing.iter().any(|n| n.name.as_str() == name);
+            let builtin =
+                |name: &str, driver: Driver, ipam: Option<IpamRecord>, options| NetworkRecord {
+                    id: ObjectId::random(),
+                    name: name.parse().expect("built-in names are valid"),
+                    driver,
+                    created: now(),
+                    ipam,
+                    internal: false,
+                    attachable: false,
+                    labels: BTreeMap::new(),
+                    options,
+                    builtin: true,
+                };
+            if !has("bridge") {
+                let options = [
+                    ("com.docker.network.bridge.default_bridge", "true"),
+                    ("com.docker.network.bridge.enable_icc", "true"),
+                    ("com.docker.network.bridge.enable_ip_masquerade", "true"),
+                    ("com.docker.network.bridge.host_binding_ipv4", "0.0.0.0"),
+                    ("com.docker.network.bridge.name", "netloom0"),
+                    ("com.docker.network.driver.mtu", "1500"),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+                let ipam = IpamRecord {
+                    subnet: DEFAULT_BRIDGE_SUBNET
+                        .parse::<Subnet>()
+                        .expect("valid constant"),
+                    gateway: DEFAULT_BRIDGE_GATEWAY,
+                    ip_range: None,
+                    aux_addresses: BTreeMap::new(),
+                    user_subnet: false,
+                    user_gateway: false,
+                };
+                tx.insert_network(&builtin("bridge", Driver::Bridge, Some(ipam), options))?;
+            }
+            if !has("host") {
+                tx.insert_network(&builtin("host", Driver::Host, None, BTreeMap::new()))?;
+            }
+            if !has("none") {
+                tx.insert_network(&builtin("none", Driver::Null, None, BTreeMap::new()))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// All networks matching the filters.
+    pub fn list_networks(&self, filters: &Filters) -> Result<Vec<NetworkRecord>, EngineError> {
+        filters.validate_network_filters()?;
+        let all = self.store.networks()?;
+        Ok(all
+            .into_iter()
+            .filter(|n| filters.matches_network(n, false))
+            .collect())
+    }
+
+    /// One network by id, name or id prefix.
+    pub fn network(&self, term: &str) -> Result<NetworkRecord, EngineError> {
+        let all = self.store.networks()?;
+        find(&all, term, Lookup::Inspect).cloned()
+    }
+
+    /// Creates a network; answers its record once it is durable. Checks run in Docker's order,
+    /// so the same bad request gets the same error: predefined name, IPv6, address config,
+    /// name, duplicate, driver, options, then the address allocation itself.
+    pub fn create_network(&self, req: CreateNetwork) -> Result<NetworkRecord, EngineError> {
+        if matches!(req.name.as_str(), "bridge" | "host" | "none" | "default") {
+            return Err(EngineError::PredefinedName(req.name));
+        }
+        if req.enable_ipv6 {
+            return Err(EngineError::Ipv6Unsupported);
+        }
+        if req.ipam.len() > 1 {
+            return Err(EngineError::MultipleSubnets);
+        }
+        if !req.ipam_driver.is_empty() && req.ipam_driver != "default" {
+            return Err(EngineError::UnknownIpamDriver(req.ipam_driver));
+        }
+        let request = req.ipam.first().cloned().unwrap_or_default();
+        let user_subnet = request.subnet.as_deref().is_some_and(|s| !s.is_empty());
+        let user_gateway = request.gateway.as_deref().is_some_and(|s| !s.is_empty());
+        let host = self.host.facts();
+        if user_subnet || user_gateway || request.ip_range.is_some() {
+            // Malformed address options are reported before name problems, as Docker does;
+            // overlaps are judged later, against the store.
+            netloom_ipam::plan_network(&request, &[], &host)?;
+        }
+        let name: NetworkName = req.name.parse()?;
+        validate_options(&req.options)?;
+        self.store.write(|tx| {
+            let existing = tx.networks()?;
+            if existing.iter().any(|n| n.name == name) {
+                return Err(EngineError::NetworkExists(name.to_string()));
+            }
+            let driver: Driver = req.driver.parse()?;
+            match driver {
+                Driver::Host => return Err(EngineError::SingleInstanceDriver("host")),
+                Driver::Null => return Err(EngineError::SingleInstanceDriver("null")),
+                Driver::Bridge => {}
+            }
+            let taken: Vec<Subnet> = existing
+                .iter()
+                .filter_map(|n| n.ipam.as_ref().map(|i| i.subnet))
+                .collect();
+            let plan = netloom_ipam::plan_network(&request, &taken, &host)?;
+            let record = NetworkRecord {
+                id: ObjectId::random(),
+                name,
+                driver,
+                created: now(),
+                ipam: Some(IpamRecord {
+                    subnet: plan.subnet,
+                    gateway: plan.gateway,
+                    ip_range: plan.ip_range,
+                    aux_addresses: plan.aux_addresses,
+                    user_subnet,
+                    user_gateway,
+                }),
+                internal: req.internal,
+                attachable: req.attachable,
+                labels: req.labels,
+                options: req.options,
+                builtin: false,
+            };
+            tx.insert_network(&record)?;
+            Ok(record)
+        })
+    }
+
+    /// Removes one network by id, name or id prefix.
+    pub fn remove_network(&self, term: &str) -> Result<NetworkRecord, EngineError> {
+        self.store.write(|tx| {
+            let all = tx.networks()?;
+            let n = find(&all, term, Lookup::Remove)?.clone();
+            if n.builtin {
+                return Err(EngineError::PredefinedNetwork(n.name.to_string()));
+            }
+            tx.remove_network(&n)?;
+            Ok(n)
+        })
+    }
+
+    /// Removes every custom network no container uses; answers the names removed, oldest first.
+    pub fn prune_networks(&self, filters: &Filters) -> Result<Vec<NetworkName>, EngineError> {
+        filters.validate_prune_filters()?;
+        self.store.write(|tx| {
+            let mut all = tx.networks()?;
+            all.sort_by_key(|n| n.created);
+            let mut removed = Vec::new();
+            for n in all
+                .iter()
+                .filter(|n| !n.builtin && filters.matches_prune(n))
+            {
+                tx.remove_network(n)?;
+                removed.push(n.name.clone());
+            }
+            Ok(removed)
+        })
+    }
+
+    /// `network connect`: like Docker, the container is resolved first; containers do not exist
+    /// yet in this daemon, so every container is unknown.
+    pub fn connect(&self, _network: &str, container: &str) -> Result<(), EngineError> {
+        Err(EngineError::ContainerNotFound(container.to_owned()))
+    }
+
+    /// `network disconnect`: see [`Engine::connect`].
+    pub fn disconnect(&self, _network: &str, container: &str) -> Result<(), EngineError> {
+        Err(EngineError::ContainerNotFound(container.to_owned()))
+    }
+}

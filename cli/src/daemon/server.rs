@@ -1,0 +1,386 @@
+//! The Engine-API server: HTTP/1.1 on a Unix socket, routing, version prefix handling.
+//!
+//! Handlers run the engine's (blocking, fsyncing) operations on the blocking pool, so the
+//! accept loop and other connections are never held up by a commit.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::UnixListener;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::api::filters::Filters;
+use crate::api::types::{
+    ErrorResponse, NetworkConnectRequest, NetworkCreateRequest, NetworkCreateResponse,
+    NetworkDisconnectRequest, NetworkPruneResponse, NetworkResource, to_go_json,
+};
+use crate::api::{ApiError, ApiVersion, MAX_API_VERSION};
+use crate::daemon::engine::{CreateNetwork, Engine, EngineError};
+use crate::daemon::planes::Planes;
+
+/// Largest request body accepted (API bodies are small JSON documents).
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+/// Most connections served at once; further clients wait in the accept backlog.
+pub const MAX_CONNECTIONS: usize = 256;
+
+type Body = Full<Bytes>;
+
+/// Serves the API on `listener` until `shutdown` is cancelled.
+pub async fn serve(
+    listener: UnixListener,
+    engine: Arc<Engine>,
+    planes: Arc<Planes>,
+    shutdown: CancellationToken,
+) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        let permit = tokio::select! {
+            () = shutdown.cancelled() => break,
+            p = slots.clone().acquire_owned() => p.expect("semaphore is never closed"),
+        };
+        let stream = tokio::select! {
+            () = shutdown.cancelled() => break,
+            r = listener.accept() => match r {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    warn!(error = %e, "accept on the API socket failed");
+                    continue;
+                }
+            },
+        };
+        let engine = engine.clone();
+        let planes = planes.clone();
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let engine = engine.clone();
+                let planes = planes.clone();
+                async move { Ok::<_, Infallible>(handle(req, engine, planes).await) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                r = conn => if let Err(e) = r { debug!(error = %e, "API connection ended") },
+                () = shutdown.cancelled() => {}
+            }
+            drop(permit);
+        });
+        while tasks.try_join_next().is_some() {}
+    }
+    tasks.shutdown().await;
+    info!("API server stopped");
+}
+
+fn with_headers(mut resp: Response<Body>) -> Response<Body> {
+    let h = resp.headers_mut();
+    h.insert("Api-Version", HeaderValue::from_static(MAX_API_VERSION));
+    h.insert("Docker-Experimental", HeaderValue::from_static("false"));
+    h.insert("Ostype", HeaderValue::from_static("linux"));
+    h.insert(
+        "Server",
+        HeaderValue::from_static(concat!("netloom/", env!("CARGO_PKG_VERSION"), " (linux)")),
+    );
+    resp
+}
+
+fn json_response<T: serde::Serialize>(status: StatusCode, value: &T) -> Response<Body> {
+    let mut resp = Response::new(Full::new(Bytes::from(to_go_json(value))));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+fn error_response(e: &ApiError) -> Response<Body> {
+    json_response(
+        e.status,
+        &ErrorResponse {
+            message: e.message.clone(),
+        },
+    )
+}
+
+fn empty(status: StatusCode) -> Response<Body> {
+    let mut resp = Response::new(Full::new(Bytes::new()));
+    *resp.status_mut() = status;
+    resp
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    engine: Arc<Engine>,
+    planes: Arc<Planes>,
+) -> Response<Body> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let mutating = method != Method::GET && method != Method::HEAD;
+    let resp = match route(req, engine.clone()).await {
+        Ok(r) => r,
+        Err(e) => {
+            debug!(%method, %path, status = e.status.as_u16(), message = %e.message, "request failed");
+            error_response(&e)
+        }
+    };
+    if mutating && resp.status().is_success() {
+        // The change is durable; now the data plane follows it. A failure here is logged and
+        // retried by the next reconcile (every change and every start runs one).
+        match blocking(engine, |e| {
+            Ok(e.store().networks().map_err(EngineError::from)?)
+        })
+        .await
+        {
+            Ok(networks) => {
+                if let Err(e) = planes.reconcile(&networks).await {
+                    warn!(error = %e, "data plane reconcile failed");
+                }
+            }
+            Err(e) => warn!(error = %e.message, "cannot read state for the data plane"),
+        }
+    }
+    with_headers(resp)
+}
+
+/// Splits an optional `/v1.NN` prefix off the path.
+fn split_version(path: &str) -> (Option<ApiVersion>, &str) {
+    let Some(rest) = path.strip_prefix("/v") else {
+        return (None, path);
+    };
+    let (ver, tail) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    match ver.parse::<ApiVersion>() {
+        Ok(v) => (Some(v), tail),
+        // Not a version: an ordinary path starting with "v".
+        Err(()) => (None, path),
+    }
+}
+
+/// The routes this server knows (method and path shape).
+fn is_route(method: &Method, segments: &[&str]) -> bool {
+    matches!(
+        (method, segments),
+        (&Method::GET | &Method::HEAD, ["_ping"])
+            | (&Method::GET, ["version" | "info" | "networks"])
+            | (&Method::GET | &Method::DELETE, ["networks", _])
+            | (&Method::POST, ["networks", "create" | "prune"])
+            | (&Method::POST, ["networks", _, "connect" | "disconnect"])
+    )
+}
+
+/// Percent-decodes one path segment (the CLI escapes names it puts in paths).
+fn decode_segment(s: &str) -> Result<String, ApiError> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            match hex {
+                Some(b) => {
+                    out.push(b);
+                    i += 3;
+                    continue;
+                }
+                None => {
+                    return Err(ApiError::bad_request(format!(
+                        "invalid escape in path {s:?}"
+                    )));
+                }
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| ApiError::bad_request(format!("path {s:?} is not UTF-8")))
+}
+
+fn query_param(query: Option<&str>, key: &str) -> Result<Option<String>, ApiError> {
+    let Some(q) = query else { return Ok(None) };
+    for pair in q.split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if k == key {
+            let v = v.replace('+', " ");
+            return decode_segment(&v).map(Some);
+        }
+    }
+    Ok(None)
+}
+
+async fn read_json<T: serde::de::DeserializeOwned + Default>(
+    req: Request<Incoming>,
+) -> Result<T, ApiError> {
+    let body = Limited::new(req.into_body(), MAX_BODY_BYTES)
+        .collect()
+        .await
+        .map_err(|e| {
+            ApiError::bad_request(format!(
+                "cannot read the request body (at most {MAX_BODY_BYTES} bytes): {e}"
+            ))
+        })?
+        .to_bytes();
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
+}
+
+/// Runs a blocking engine call on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    engine: Arc<Engine>,
+    f: impl FnOnce(&Engine) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(move || f(&engine))
+        .await
+        .map_err(|e| ApiError::internal(format!("engine task failed: {e}")))?
+}
+
+async fn route(req: Request<Incoming>, engine: Arc<Engine>) -> Result<Response<Body>, ApiError> {
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().map(str::to_owned);
+    let query = query.as_deref();
+    let (version, path) = split_version(&path);
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let method = req.method().clone();
+    // Like Docker, an unknown route is "page not found" whatever the version says.
+    if !is_route(&method, &segments) {
+        return Err(ApiError::not_found("page not found"));
+    }
+    if let Some(v) = version {
+        v.check()?;
+    }
+    match (&method, segments.as_slice()) {
+        (&Method::GET | &Method::HEAD, ["_ping"]) => {
+            let mut resp = if method == Method::HEAD {
+                empty(StatusCode::OK)
+            } else {
+                Response::new(Full::new(Bytes::from_static(b"OK")))
+            };
+            let h = resp.headers_mut();
+            h.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            h.insert(
+                "Cache-Control",
+                HeaderValue::from_static("no-cache, no-store, must-revalidate"),
+            );
+            h.insert("Pragma", HeaderValue::from_static("no-cache"));
+            h.insert("Swarm", HeaderValue::from_static("inactive"));
+            Ok(resp)
+        }
+        (&Method::GET, ["version"]) => {
+            Ok(json_response(StatusCode::OK, &crate::api::version_info()))
+        }
+        (&Method::GET, ["info"]) => {
+            let info = blocking(engine, |e| Ok(crate::api::system_info(e)?)).await?;
+            Ok(json_response(StatusCode::OK, &info))
+        }
+        (&Method::GET, ["networks"]) => {
+            let filters = Filters::parse(&query_param(query, "filters")?.unwrap_or_default())?;
+            let list = blocking(engine, move |e| {
+                let nets = e.list_networks(&filters)?;
+                Ok(nets
+                    .iter()
+                    .map(|n| NetworkResource::new(n, Default::default()))
+                    .collect::<Vec<_>>())
+            })
+            .await?;
+            Ok(json_response(StatusCode::OK, &list))
+        }
+        (&Method::POST, ["networks", "create"]) => {
+            let body: NetworkCreateRequest = read_json(req).await?;
+            let create = CreateNetwork::try_from(body)?;
+            let n = blocking(engine, move |e| Ok(e.create_network(create)?)).await?;
+            info!(network = %n.name, id = %n.id, "network created");
+            let resp = NetworkCreateResponse {
+                id: n.id.to_string(),
+                warning: String::new(),
+            };
+            Ok(json_response(StatusCode::CREATED, &resp))
+        }
+        (&Method::POST, ["networks", "prune"]) => {
+            let filters = Filters::parse(&query_param(query, "filters")?.unwrap_or_default())?;
+            let removed = blocking(engine, move |e| Ok(e.prune_networks(&filters)?)).await?;
+            info!(count = removed.len(), "networks pruned");
+            let resp = NetworkPruneResponse {
+                networks_deleted: (!removed.is_empty())
+                    .then(|| removed.iter().map(ToString::to_string).collect()),
+            };
+            Ok(json_response(StatusCode::OK, &resp))
+        }
+        (&Method::GET, ["networks", id]) => {
+            let id = decode_segment(id)?;
+            let n = blocking(engine, move |e| Ok(e.network(&id)?)).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &NetworkResource::new(&n, Default::default()),
+            ))
+        }
+        (&Method::DELETE, ["networks", id]) => {
+            let id = decode_segment(id)?;
+            let n = blocking(engine, move |e| Ok(e.remove_network(&id)?)).await?;
+            info!(network = %n.name, id = %n.id, "network removed");
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        (&Method::POST, ["networks", id, "connect"]) => {
+            let id = decode_segment(id)?;
+            let body: NetworkConnectRequest = read_json(req).await?;
+            blocking(engine, move |e| Ok(e.connect(&id, &body.container)?)).await?;
+            Ok(empty(StatusCode::OK))
+        }
+        (&Method::POST, ["networks", id, "disconnect"]) => {
+            let id = decode_segment(id)?;
+            let body: NetworkDisconnectRequest = read_json(req).await?;
+            blocking(engine, move |e| Ok(e.disconnect(&id, &body.container)?)).await?;
+            Ok(empty(StatusCode::OK))
+        }
+        _ => Err(ApiError::not_found("page not found")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_prefix() {
+        assert_eq!(split_version("/v1.45/networks").1, "/networks");
+        assert_eq!(split_version("/networks"), (None, "/networks"));
+        assert_eq!(split_version("/version"), (None, "/version"));
+        let (v, _) = split_version("/v1.99/networks");
+        assert_eq!(
+            v.unwrap().check().unwrap_err().message,
+            "client version 1.99 is too new. Maximum supported API version is 1.50"
+        );
+        let (v, _) = split_version("/v1.12/networks");
+        assert_eq!(
+            v.unwrap().check().unwrap_err().status,
+            StatusCode::BAD_REQUEST
+        );
+    }
+
+    #[test]
+    fn routes() {
+        assert!(is_route(&Method::GET, &["networks"]));
+        assert!(is_route(&Method::POST, &["networks", "x", "connect"]));
+        assert!(!is_route(&Method::PUT, &["networks"]));
+        assert!(!is_route(&Method::GET, &["containers", "json"]));
+    }
+
+    #[test]
+    fn path_decoding() {
+        assert_eq!(decode_segment("a%20b").unwrap(), "a b");
+        assert!(decode_segment("a%zz").is_err());
+    }
+}

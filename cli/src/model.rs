@@ -1,0 +1,306 @@
+//! Typed control-plane state: identifiers, names and the records the store keeps.
+//!
+//! Everything the daemon receives is parsed into these types once, at the API edge.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+
+use chrono::{DateTime, FixedOffset};
+use netloom_ipam::Subnet;
+use serde::{Deserialize, Serialize};
+
+/// Why a user-supplied identifier or name was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ModelError {
+    /// An empty (or blank) network name.
+    #[error("invalid name: name is empty")]
+    EmptyName,
+    /// A network name outside `[a-zA-Z0-9][a-zA-Z0-9_.-]*` (names become DNS labels).
+    #[error("Invalid network name ({0}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
+    InvalidNetworkName(String),
+    /// An identifier that is not 64 lowercase hex characters.
+    #[error("invalid identifier {0:?}: expected 64 lowercase hex characters")]
+    InvalidId(String),
+    /// A network driver netloom does not implement.
+    #[error("plugin \"{0}\" not found")]
+    UnknownDriver(String),
+}
+
+/// A 64-hex-character object identifier, as Docker uses for networks, containers and endpoints.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ObjectId(String);
+
+impl ObjectId {
+    /// A fresh random identifier (256 bits from the OS RNG, like Docker's `stringid.GenerateRandomID`).
+    pub fn random() -> Self {
+        use rand::RngExt as _;
+        loop {
+            let bytes: [u8; 32] = rand::rng().random();
+            let mut s = String::with_capacity(64);
+            for b in bytes {
+                s.push_str(&format!("{b:02x}"));
+            }
+            // Like Docker: a short id of only digits could be mistaken for a number.
+            if !s[..12].bytes().all(|b| b.is_ascii_digit()) {
+                return ObjectId(s);
+            }
+        }
+    }
+
+    /// The full 64-character form.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The 12-character short form `docker ps` and `network ls` show.
+    pub fn short(&self) -> &str {
+        &self.0[..12]
+    }
+}
+
+impl FromStr for ObjectId {
+    type Err = ModelError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() == 64
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            Ok(ObjectId(s.to_owned()))
+        } else {
+            Err(ModelError::InvalidId(s.to_owned()))
+        }
+    }
+}
+
+impl TryFrom<String> for ObjectId {
+    type Error = ModelError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<ObjectId> for String {
+    fn from(id: ObjectId) -> String {
+        id.0
+    }
+}
+
+impl fmt::Display for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ObjectId({})", self.short())
+    }
+}
+
+/// A network identifier.
+pub type NetworkId = ObjectId;
+
+/// A network name that passes Docker's rule `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct NetworkName(String);
+
+impl NetworkName {
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for NetworkName {
+    type Err = ModelError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.trim().is_empty() {
+            return Err(ModelError::EmptyName);
+        }
+        let mut bytes = s.bytes();
+        let first_ok = bytes.next().is_some_and(|b| b.is_ascii_alphanumeric());
+        let rest_ok = bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        if first_ok && rest_ok {
+            Ok(NetworkName(s.to_owned()))
+        } else {
+            Err(ModelError::InvalidNetworkName(s.to_owned()))
+        }
+    }
+}
+
+impl TryFrom<String> for NetworkName {
+    type Error = ModelError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<NetworkName> for String {
+    fn from(n: NetworkName) -> String {
+        n.0
+    }
+}
+
+impl fmt::Display for NetworkName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The network drivers netloom implements, with Docker's names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Driver {
+    /// An L2 domain on netloom's userspace switch (Docker's `bridge`).
+    #[serde(rename = "bridge")]
+    Bridge,
+    /// The host's own namespace.
+    #[serde(rename = "host")]
+    Host,
+    /// No networking beyond `lo`.
+    #[serde(rename = "null")]
+    Null,
+}
+
+impl Driver {
+    /// Docker's name for the driver.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Driver::Bridge => "bridge",
+            Driver::Host => "host",
+            Driver::Null => "null",
+        }
+    }
+}
+
+impl FromStr for Driver {
+    type Err = ModelError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "" | "bridge" => Ok(Driver::Bridge),
+            "host" => Ok(Driver::Host),
+            "null" => Ok(Driver::Null),
+            other => Err(ModelError::UnknownDriver(other.to_owned())),
+        }
+    }
+}
+
+/// The address plan of a bridge network, as IPAM decided it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpamRecord {
+    /// The network's subnet.
+    pub subnet: Subnet,
+    /// The gateway address (netloom's userspace gateway answers on it).
+    pub gateway: Ipv4Addr,
+    /// Where container addresses come from, when narrower than the subnet.
+    pub ip_range: Option<Subnet>,
+    /// Addresses reserved by name (`--aux-address`), never handed out.
+    pub aux_addresses: BTreeMap<String, Ipv4Addr>,
+    /// The user gave `--subnet`: inspect then shows the user's config as given (Docker omits
+    /// the gateway it chose when `--gateway` was not given).
+    #[serde(default)]
+    pub user_subnet: bool,
+    /// The user gave `--gateway`.
+    #[serde(default)]
+    pub user_gateway: bool,
+}
+
+/// A network as the store keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkRecord {
+    /// Identifier (64 hex).
+    pub id: NetworkId,
+    /// Unique name.
+    pub name: NetworkName,
+    /// Driver.
+    pub driver: Driver,
+    /// Creation time, with the daemon's local offset, as Docker reports it.
+    pub created: DateTime<FixedOffset>,
+    /// Address plan; `None` for `host` and `none`.
+    pub ipam: Option<IpamRecord>,
+    /// `--internal`: no traffic leaves the network.
+    pub internal: bool,
+    /// `--attachable`.
+    pub attachable: bool,
+    /// User labels.
+    pub labels: BTreeMap<String, String>,
+    /// Driver options (`--opt`), as given.
+    pub options: BTreeMap<String, String>,
+    /// One of `bridge`, `host`, `none`: cannot be removed.
+    pub builtin: bool,
+}
+
+/// Formats a time the way Go's `time.RFC3339Nano` does: fractional seconds without trailing
+/// zeros (none at all when zero) and `Z` for UTC.
+pub fn rfc3339_nano(t: &DateTime<FixedOffset>) -> String {
+    use chrono::{SecondsFormat, Timelike};
+    let base = t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let mut frac = format!("{:09}", t.nanosecond() % 1_000_000_000);
+    while frac.ends_with('0') {
+        frac.pop();
+    }
+    let offset = t.offset().local_minus_utc();
+    let zone = if offset == 0 {
+        "Z".to_owned()
+    } else {
+        // chrono prints "+08:00" for the offset part of a full RFC 3339 string.
+        let full = t.to_rfc3339_opts(SecondsFormat::Secs, false);
+        full[full.len() - 6..].to_owned()
+    };
+    if frac.is_empty() {
+        format!("{base}{zone}")
+    } else {
+        format!("{base}.{frac}{zone}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case("mhk_network", true)]
+    #[case("a", true)]
+    #[case("9a.b-c_d", true)]
+    #[case("", false)]
+    #[case("_x", false)]
+    #[case("-x", false)]
+    #[case("a b", false)]
+    #[case("a/b", false)]
+    #[case("é", false)]
+    fn network_names(#[case] name: &str, #[case] ok: bool) {
+        assert_eq!(name.parse::<NetworkName>().is_ok(), ok, "{name}");
+    }
+
+    #[test]
+    fn ids_are_64_hex_and_unique() {
+        let a = ObjectId::random();
+        let b = ObjectId::random();
+        assert_ne!(a, b);
+        assert_eq!(a.as_str().len(), 64);
+        assert_eq!(a.as_str().parse::<ObjectId>().unwrap(), a);
+        assert_eq!(a.short().len(), 12);
+        assert!("ABC".parse::<ObjectId>().is_err());
+        assert!("A".repeat(64).parse::<ObjectId>().is_err());
+    }
+
+    #[rstest]
+    #[case(
+        "2022-02-11T14:25:58.492097368+08:00",
+        "2022-02-11T14:25:58.492097368+08:00"
+    )]
+    #[case("2022-02-11T14:25:58.490000000+00:00", "2022-02-11T14:25:58.49Z")]
+    #[case("2022-02-11T14:25:58+00:00", "2022-02-11T14:25:58Z")]
+    #[case(
+        "2022-02-11T14:25:58.000000001-05:30",
+        "2022-02-11T14:25:58.000000001-05:30"
+    )]
+    fn go_rfc3339_nano(#[case] input: &str, #[case] want: &str) {
+        let t = DateTime::parse_from_rfc3339(input).unwrap();
+        assert_eq!(rfc3339_nano(&t), want);
+    }
+}

@@ -1,0 +1,208 @@
+//! Helpers: a daemon under test, running `netloom` and the stock docker CLI against it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `netloom` binary cargo built for this test run.
+pub fn netloom_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_netloom")
+}
+
+/// The stock docker CLI; tests that compare with it fail (never skip) when it is missing.
+pub fn docker_bin() -> PathBuf {
+    let p = PathBuf::from(
+        std::env::var("NETLOOM_TEST_DOCKER").unwrap_or_else(|_| "/usr/local/bin/docker".into()),
+    );
+    assert!(
+        p.exists(),
+        "the docker CLI is required at {} (only the client; install docker-ce-cli or set NETLOOM_TEST_DOCKER)",
+        p.display()
+    );
+    p
+}
+
+/// A daemon on a private socket and data root, in its own network namespace. Killed on drop.
+#[derive(Debug)]
+pub struct Daemon {
+    child: Option<Child>,
+    pub dir: PathBuf,
+    pub socket: PathBuf,
+    pub data_root: PathBuf,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Starts a daemon in a fresh temporary directory.
+    pub fn start(dir: &Path) -> Daemon {
+        let mut d = Daemon {
+            child: None,
+            dir: dir.to_owned(),
+            socket: dir.join("netloom.sock"),
+            data_root: dir.join("data"),
+            log: dir.join("daemon.log"),
+        };
+        d.spawn();
+        d
+    }
+
+    /// (Re)starts the process on the same socket and data root, waiting until it answers.
+    pub fn spawn(&mut self) {
+        assert!(self.child.is_none(), "daemon already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new("unshare")
+            .args(["-n", "--"])
+            .arg(netloom_bin())
+            .arg("daemon")
+            .arg("-H")
+            .arg(format!("unix://{}", self.socket.display()))
+            .arg("--data-root")
+            .arg(&self.data_root)
+            .arg("--log-level")
+            .arg("debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn netloom daemon under unshare -n (tests run as root)");
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!(
+                    "daemon exited with {status} before listening:\n{}",
+                    self.log_text()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not listen in time:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The daemon's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `kill -9`, then reap.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while c.try_wait().unwrap().is_none() {
+                if Instant::now() > deadline {
+                    let _ = c.kill();
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    /// Runs `netloom ARGS` against this daemon.
+    pub fn netloom(&self, args: &[&str]) -> Run {
+        self.netloom_stdin(args, "")
+    }
+
+    /// Runs `netloom ARGS` with `stdin` as standard input.
+    pub fn netloom_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        let mut cmd = Command::new(netloom_bin());
+        cmd.arg("-H")
+            .arg(format!("unix://{}", self.socket.display()))
+            .args(args);
+        run(cmd, stdin)
+    }
+
+    /// Runs the stock `docker ARGS` against this daemon.
+    pub fn docker(&self, args: &[&str]) -> Run {
+        self.docker_stdin(args, "")
+    }
+
+    /// Runs `docker ARGS` with `stdin` as standard input.
+    pub fn docker_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        let mut cmd = Command::new(docker_bin());
+        cmd.env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
+            .env("DOCKER_CONFIG", self.dir.join("docker-config"))
+            .env_remove("DOCKER_CONTEXT")
+            .env_remove("DOCKER_API_VERSION")
+            .args(args);
+        run(cmd, stdin)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// What a command printed and how it exited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    pub stdout: String,
+    pub stderr: String,
+    pub code: i32,
+}
+
+impl Run {
+    /// Panics with everything printed unless the exit code is 0.
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "command failed: {self:#?}");
+        self
+    }
+}
+
+fn run(mut cmd: Command, stdin: &str) -> Run {
+    use std::io::Write as _;
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn command");
+    let mut input = child.stdin.take().unwrap();
+    let _ = input.write_all(stdin.as_bytes());
+    drop(input);
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = child.wait_with_output().unwrap();
+    Run {
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        code: status.code().unwrap_or(-1),
+    }
+}
+
+/// A fresh temporary directory for one test.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("netloom-test-")
+        .tempdir()
+        .unwrap()
+}
