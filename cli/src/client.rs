@@ -110,7 +110,7 @@ impl Client {
         conn.abort();
         if status.is_client_error() || status.is_server_error() {
             let message = serde_json::from_slice::<ErrorResponse>(&bytes)
-                .map(|e| e.message)
+                .map(|e| e.message.trim().to_owned())
                 .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).trim().to_owned());
             return Err(ClientError::Daemon { status, message });
         }

@@ -428,36 +428,31 @@ async fn ls(client: &Client, a: LsArgs) -> anyhow::Result<()> {
 
 async fn inspect(client: &Client, a: InspectArgs) -> anyhow::Result<()> {
     check_args("netloom network inspect", &a.args, 1, None)?;
-    let format = a.format.as_deref().filter(|f| !f.is_empty());
-    // A bad template fails before any request, with docker's exit status 64.
-    crate::format::check_template(format).map_err(|e| StatusError {
-        code: 64,
+    let format_error = |e: crate::format::FormatError| StatusError {
+        code: u8::try_from(e.exit_code()).unwrap_or(1),
         message: e.to_string(),
-    })?;
-    let mut found = Vec::new();
-    let mut errors = Vec::new();
+    };
+    // A bad template fails before any request, with docker's exit status 64.
+    let mut inspector = crate::format::Inspector::new(a.format.as_deref()).map_err(format_error)?;
     let verbose = if a.verbose { "?verbose=true" } else { "" };
     for name in &a.args {
         match client
             .get_raw(&format!("/networks/{}{verbose}", escape(name)))
             .await
         {
-            Ok(raw) => found.push(serde_json::from_slice::<serde_json::Value>(&raw)?),
-            Err(e) => errors.push(e.to_string()),
+            Ok(raw) => inspector.add(&serde_json::from_slice::<serde_json::Value>(&raw)?),
+            Err(e) => inspector.add_error(e.to_string()),
         }
     }
-    match crate::format::inspect(&found, format) {
-        Ok(out) => print!("{out}"),
-        Err(e) => errors.push(e.to_string()),
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(StatusError {
-            code: 1,
-            message: errors.join("\n"),
+    match inspector.finish() {
+        Ok(out) => {
+            print!("{out}");
+            Ok(())
         }
-        .into())
+        Err(e) => {
+            print!("{}", e.stdout());
+            Err(format_error(e).into())
+        }
     }
 }
 

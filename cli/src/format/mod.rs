@@ -1,19 +1,77 @@
-//! TEMPORARY compile shim; replaced by the real formatter.
-#![allow(missing_docs, unreachable_pub)]
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct FormatError(String);
-pub fn network_ls(
-    n: &[serde_json::Value],
-    _q: bool,
-    _t: bool,
-    _f: Option<&str>,
-) -> Result<String, FormatError> {
-    Ok(format!("{n:?}\n"))
+//! Output formatting for `netloom network ...`, byte-compatible with the
+//! docker CLI v28.2.2: table/`--format` rendering for `network ls`
+//! ([`network_ls`]) and JSON/template output for `network inspect`
+//! ([`inspect`], [`Inspector`]).
+//!
+//! Building blocks: [`tabwriter`] (docker's elastic tabstops), [`natsort`]
+//! (name ordering), [`template`] (Go text/template subset) and [`json`]
+//! (Go-compatible JSON encoding and indentation).
+
+mod gotime;
+mod inspect;
+pub mod json;
+pub mod natsort;
+mod network;
+mod runewidth;
+pub mod tabwriter;
+pub mod template;
+mod width_tables;
+
+pub use inspect::{Inspector, inspect};
+pub use natsort::natural_less;
+pub use network::network_ls;
+
+/// Errors of the formatting module.
+///
+/// The `Display` text is what docker prints on stderr (`docker` adds a
+/// newline). [`FormatError::exit_code`] gives docker's exit status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormatError {
+    /// The template failed to parse. The payload is Go's message, e.g.
+    /// `template: :1: function "foo" not defined`.
+    #[error("template parsing error: {0}")]
+    Parse(String),
+    /// The template failed while executing, e.g.
+    /// `template: :1:2: executing "" at <.Foo>: can't evaluate field Foo in
+    /// type *network.networkContext`. (docker uses the same prefix.)
+    #[error("template parsing error: {0}")]
+    Exec(String),
+    /// The template uses a construct this port does not implement
+    /// (`{{define}}`, `{{block}}`, complex numbers).
+    #[error("template parsing error: {0}")]
+    Unsupported(String),
+    /// `network inspect` finished with errors. `stdout` is still printed by
+    /// docker (before the errors); `message` is the joined error text
+    /// (one error per line) and `code` the exit status: 64 when the
+    /// template did not parse, 1 otherwise.
+    #[error("{message}")]
+    Inspect {
+        /// What docker writes to stdout anyway.
+        stdout: String,
+        /// What docker writes to stderr (without the final newline).
+        message: String,
+        /// docker's exit status.
+        code: i32,
+    },
 }
-pub fn inspect(n: &[serde_json::Value], _f: Option<&str>) -> Result<String, FormatError> {
-    Ok(serde_json::to_string_pretty(n).unwrap() + "\n")
+
+impl FormatError {
+    /// docker's exit status for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            FormatError::Inspect { code, .. } => *code,
+            _ => 1,
+        }
+    }
+
+    /// Output docker still writes to stdout despite the error.
+    pub fn stdout(&self) -> &str {
+        match self {
+            FormatError::Inspect { stdout, .. } => stdout,
+            _ => "",
+        }
+    }
 }
-pub fn check_template(_f: Option<&str>) -> Result<(), FormatError> {
-    Ok(())
-}
+
+#[cfg(test)]
+mod tests;
