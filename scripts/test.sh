@@ -16,7 +16,10 @@ fi
 if [ "${NETLOOM_SKIP_INSTALL:-0}" != 1 ]; then
   need=()
   command -v unshare >/dev/null || need+=(util-linux)
+  command -v nsenter >/dev/null || need+=(util-linux)
   command -v ip >/dev/null || need+=(iproute2)
+  command -v ping >/dev/null || need+=(iputils-ping)
+  command -v python3 >/dev/null || need+=(python3)
   command -v cc >/dev/null || need+=(gcc)
   if [ ${#need[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive

@@ -9,4 +9,5 @@
 
 mod api;
 mod common;
+mod dataplane;
 mod durability;

@@ -8,7 +8,9 @@ use std::net::Ipv4Addr;
 use std::str::FromStr;
 
 use chrono::{DateTime, FixedOffset};
-use netloom_ipam::Subnet;
+use std::path::PathBuf;
+
+use netloom_ipam::{MacAddr, Subnet};
 use serde::{Deserialize, Serialize};
 
 /// Why a user-supplied identifier or name was refused.
@@ -26,6 +28,9 @@ pub enum ModelError {
     /// A network driver netloom does not implement.
     #[error("plugin \"{0}\" not found")]
     UnknownDriver(String),
+    /// A container (sandbox) name Docker would refuse.
+    #[error("Invalid container name ({0}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
+    InvalidContainerName(String),
 }
 
 /// A 64-hex-character object identifier, as Docker uses for networks, containers and endpoints.
@@ -102,6 +107,107 @@ impl fmt::Debug for ObjectId {
 
 /// A network identifier.
 pub type NetworkId = ObjectId;
+/// A container (sandbox) identifier.
+pub type ContainerId = ObjectId;
+/// An endpoint identifier.
+pub type EndpointId = ObjectId;
+
+/// A container (sandbox) name: Docker's `[a-zA-Z0-9][a-zA-Z0-9_.-]+` (a leading `/`, as the
+/// Engine API shows names, is accepted and dropped).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ContainerName(String);
+
+impl ContainerName {
+    /// The name as text, without a leading `/`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A generated `adjective_name` style name, as Docker makes when `--name` is omitted.
+    pub fn generate(taken: impl Fn(&str) -> bool) -> ContainerName {
+        use rand::RngExt as _;
+        const LEFT: &[&str] = &[
+            "admiring",
+            "brave",
+            "clever",
+            "dazzling",
+            "eager",
+            "festive",
+            "gallant",
+            "happy",
+            "jolly",
+            "keen",
+            "lucid",
+            "modest",
+            "nifty",
+            "optimistic",
+            "quirky",
+            "relaxed",
+            "serene",
+            "trusting",
+            "upbeat",
+            "vibrant",
+            "wizardly",
+            "zealous",
+        ];
+        const RIGHT: &[&str] = &[
+            "babbage", "curie", "dijkstra", "euler", "fermat", "goldberg", "hopper", "hypatia",
+            "kare", "lamport", "lovelace", "mccarthy", "noether", "perlman", "ritchie", "shannon",
+            "thompson", "turing", "wilson", "wozniak",
+        ];
+        let mut rng = rand::rng();
+        loop {
+            let l = LEFT[rng.random_range(0..LEFT.len())];
+            let r = RIGHT[rng.random_range(0..RIGHT.len())];
+            let mut name = format!("{l}_{r}");
+            if taken(&name) {
+                name.push_str(&rng.random_range(0..10u8).to_string());
+            }
+            if !taken(&name) {
+                return ContainerName(name);
+            }
+        }
+    }
+}
+
+impl FromStr for ContainerName {
+    type Err = ModelError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let name = s.strip_prefix('/').unwrap_or(s);
+        let mut bytes = name.bytes();
+        let first_ok = bytes.next().is_some_and(|b| b.is_ascii_alphanumeric());
+        let rest: Vec<u8> = bytes.collect();
+        let rest_ok = !rest.is_empty()
+            && rest
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        if first_ok && rest_ok {
+            Ok(ContainerName(name.to_owned()))
+        } else {
+            Err(ModelError::InvalidContainerName(s.to_owned()))
+        }
+    }
+}
+
+impl TryFrom<String> for ContainerName {
+    type Error = ModelError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<ContainerName> for String {
+    fn from(n: ContainerName) -> String {
+        n.0
+    }
+}
+
+impl fmt::Display for ContainerName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 /// A network name that passes Docker's rule `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -231,6 +337,58 @@ pub struct NetworkRecord {
     pub options: BTreeMap<String, String>,
     /// One of `bridge`, `host`, `none`: cannot be removed.
     pub builtin: bool,
+}
+
+/// What kind of sandbox a container record describes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SandboxKind {
+    /// A network namespace another runtime made (`netloom attach`): netloom plugs interfaces
+    /// into it but does not own it.
+    Foreign {
+        /// The namespace file (`/proc/PID/ns/net`, `/run/netns/NAME`, ...).
+        netns: PathBuf,
+    },
+}
+
+/// A container or foreign sandbox as the store keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerRecord {
+    /// Identifier (64 hex).
+    pub id: ContainerId,
+    /// Unique name.
+    pub name: ContainerName,
+    /// Creation time.
+    pub created: DateTime<FixedOffset>,
+    /// What it is.
+    pub kind: SandboxKind,
+}
+
+impl ContainerRecord {
+    /// The network namespace its endpoints are plugged into.
+    pub fn netns(&self) -> &std::path::Path {
+        match &self.kind {
+            SandboxKind::Foreign { netns } => netns,
+        }
+    }
+}
+
+/// A container's attachment to one network.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointRecord {
+    /// Identifier (64 hex).
+    pub id: EndpointId,
+    /// The container it belongs to.
+    pub container: ContainerId,
+    /// The network it is on.
+    pub network: NetworkId,
+    /// The interface inside the sandbox (`eth0`, `eth1`, ...).
+    pub ifname: String,
+    /// Its IPv4 address (the prefix length is the network's).
+    pub ip: Ipv4Addr,
+    /// Its MAC address.
+    pub mac: MacAddr,
+    /// Extra DNS names on this network.
+    pub aliases: Vec<String>,
 }
 
 /// Formats a time the way Go's `time.RFC3339Nano` does: fractional seconds without trailing

@@ -8,19 +8,26 @@
 //! - `networks`: network id → JSON [`NetworkRecord`]
 //! - `network_names`: name → network id (uniqueness index)
 //! - `subnets`: subnet → network id (pool allocations)
-//! - `addresses`: `"<network id>/<ipv4>"` → owner (`network:<id>` for a gateway)
+//! - `addresses`: `"<network id>/<ipv4>"` → owner (`network:<id>` for a gateway,
+//!   `endpoint:<id>` for an endpoint)
+//! - `containers`: container id → JSON [`ContainerRecord`]
+//! - `container_names`: name → container id (uniqueness index)
+//! - `endpoints`: endpoint id → JSON [`EndpointRecord`]
 
 use std::net::Ipv4Addr;
 use std::path::Path;
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
-use crate::model::{NetworkId, NetworkRecord};
+use crate::model::{ContainerRecord, EndpointRecord, NetworkId, NetworkRecord};
 
 const NETWORKS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("networks");
 const NETWORK_NAMES: TableDefinition<'_, &str, &str> = TableDefinition::new("network_names");
 const SUBNETS: TableDefinition<'_, &str, &str> = TableDefinition::new("subnets");
 const ADDRESSES: TableDefinition<'_, &str, &str> = TableDefinition::new("addresses");
+const CONTAINERS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("containers");
+const CONTAINER_NAMES: TableDefinition<'_, &str, &str> = TableDefinition::new("container_names");
+const ENDPOINTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("endpoints");
 
 /// A failure of the state store.
 #[derive(Debug, thiserror::Error)]
@@ -73,11 +80,41 @@ fn gateway_owner(network: &NetworkId) -> String {
     format!("network:{network}")
 }
 
-fn decode_network(key: &str, bytes: &[u8]) -> Result<NetworkRecord, StoreError> {
+/// The owner string an endpoint's address is recorded with.
+fn endpoint_owner(endpoint: &EndpointRecord) -> String {
+    format!("endpoint:{}", endpoint.id)
+}
+
+fn decode<T: serde::de::DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|source| StoreError::Decode {
         key: key.to_owned(),
         source,
     })
+}
+
+/// Every record of a JSON table, in key order.
+fn all<T, K>(table: &K) -> Result<Vec<T>, StoreError>
+where
+    T: serde::de::DeserializeOwned,
+    K: ReadableTable<&'static str, &'static [u8]>,
+{
+    let mut out = Vec::new();
+    for row in table.iter()? {
+        let (k, v) = row?;
+        out.push(decode(k.value(), v.value())?);
+    }
+    Ok(out)
+}
+
+/// The whole state, read in one transaction.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// All networks.
+    pub networks: Vec<NetworkRecord>,
+    /// All containers and sandboxes.
+    pub containers: Vec<ContainerRecord>,
+    /// All endpoints.
+    pub endpoints: Vec<EndpointRecord>,
 }
 
 impl Store {
@@ -93,6 +130,9 @@ impl Store {
             tx.txn.open_table(NETWORK_NAMES)?;
             tx.txn.open_table(SUBNETS)?;
             tx.txn.open_table(ADDRESSES)?;
+            tx.txn.open_table(CONTAINERS)?;
+            tx.txn.open_table(CONTAINER_NAMES)?;
+            tx.txn.open_table(ENDPOINTS)?;
             Ok::<_, StoreError>(())
         })?;
         Ok(store)
@@ -113,31 +153,37 @@ impl Store {
     /// All networks, in id order.
     pub fn networks(&self) -> Result<Vec<NetworkRecord>, StoreError> {
         let txn = self.db.begin_read()?;
-        let table = txn.open_table(NETWORKS)?;
-        let mut out = Vec::new();
-        for row in table.iter()? {
-            let (k, v) = row?;
-            out.push(decode_network(k.value(), v.value())?);
-        }
-        Ok(out)
+        all(&txn.open_table(NETWORKS)?)
+    }
+
+    /// Everything, as of one moment.
+    pub fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        let txn = self.db.begin_read()?;
+        Ok(Snapshot {
+            networks: all(&txn.open_table(NETWORKS)?)?,
+            containers: all(&txn.open_table(CONTAINERS)?)?,
+            endpoints: all(&txn.open_table(ENDPOINTS)?)?,
+        })
     }
 
     /// Checks the cross-references between tables and lists every inconsistency found: an
-    /// allocation without its owner, an owner without its allocation, a name index entry that
-    /// points nowhere. An empty list means the state is consistent.
+    /// allocation without its owner, an owner without its allocation, an index entry that
+    /// points nowhere, an endpoint of a missing container or network. An empty list means the
+    /// state is consistent.
     pub fn check_consistency(&self) -> Result<Vec<String>, StoreError> {
         let txn = self.db.begin_read()?;
-        let networks = txn.open_table(NETWORKS)?;
+        let networks: Vec<NetworkRecord> = all(&txn.open_table(NETWORKS)?)?;
+        let containers: Vec<ContainerRecord> = all(&txn.open_table(CONTAINERS)?)?;
+        let endpoints: Vec<EndpointRecord> = all(&txn.open_table(ENDPOINTS)?)?;
         let names = txn.open_table(NETWORK_NAMES)?;
+        let container_names = txn.open_table(CONTAINER_NAMES)?;
         let subnets = txn.open_table(SUBNETS)?;
         let addresses = txn.open_table(ADDRESSES)?;
         let mut problems = Vec::new();
-        let mut records = Vec::new();
-        for row in networks.iter()? {
-            let (k, v) = row?;
-            records.push(decode_network(k.value(), v.value())?);
-        }
-        for n in &records {
+        let network = |id: &str| networks.iter().find(|n| n.id.as_str() == id);
+
+        // Owners → their allocations and index entries.
+        for n in &networks {
             match names.get(n.name.as_str())? {
                 Some(id) if id.value() == n.id.as_str() => {}
                 other => problems.push(format!(
@@ -169,10 +215,46 @@ impl Store {
                 }
             }
         }
-        let owner_of = |id: &str| records.iter().find(|n| n.id.as_str() == id);
+        for c in &containers {
+            match container_names.get(c.name.as_str())? {
+                Some(id) if id.value() == c.id.as_str() => {}
+                other => problems.push(format!(
+                    "container {} ({}) has name index entry {:?}",
+                    c.name,
+                    c.id,
+                    other.map(|g| g.value().to_owned())
+                )),
+            }
+        }
+        for e in &endpoints {
+            if !containers.iter().any(|c| c.id == e.container) {
+                problems.push(format!(
+                    "endpoint {} belongs to missing container {}",
+                    e.id, e.container
+                ));
+            }
+            if network(e.network.as_str()).is_none() {
+                problems.push(format!(
+                    "endpoint {} is on missing network {}",
+                    e.id, e.network
+                ));
+            }
+            let key = address_key(&e.network, e.ip);
+            match addresses.get(key.as_str())? {
+                Some(owner) if owner.value() == endpoint_owner(e) => {}
+                other => problems.push(format!(
+                    "endpoint {} address {} allocation says {:?}",
+                    e.id,
+                    e.ip,
+                    other.map(|g| g.value().to_owned())
+                )),
+            }
+        }
+
+        // Allocations and index entries → their owners.
         for row in names.iter()? {
             let (name, id) = row?;
-            if owner_of(id.value()).is_none_or(|n| n.name.as_str() != name.value()) {
+            if network(id.value()).is_none_or(|n| n.name.as_str() != name.value()) {
                 problems.push(format!(
                     "name {} points to missing network {}",
                     name.value(),
@@ -180,9 +262,22 @@ impl Store {
                 ));
             }
         }
+        for row in container_names.iter()? {
+            let (name, id) = row?;
+            let owned = containers
+                .iter()
+                .any(|c| c.id.as_str() == id.value() && c.name.as_str() == name.value());
+            if !owned {
+                problems.push(format!(
+                    "container name {} points to missing {}",
+                    name.value(),
+                    id.value()
+                ));
+            }
+        }
         for row in subnets.iter()? {
             let (subnet, id) = row?;
-            let owned = owner_of(id.value())
+            let owned = network(id.value())
                 .and_then(|n| n.ipam.as_ref())
                 .is_some_and(|i| i.subnet.to_string() == subnet.value());
             if !owned {
@@ -196,14 +291,17 @@ impl Store {
         for row in addresses.iter()? {
             let (key, owner) = row?;
             let (net, ip) = key.value().split_once('/').unwrap_or((key.value(), ""));
-            let owned = match owner.value().strip_prefix("network:") {
-                Some(id) => {
-                    id == net
-                        && owner_of(id)
-                            .and_then(|n| n.ipam.as_ref())
-                            .is_some_and(|i| i.gateway.to_string() == ip)
-                }
-                None => false,
+            let owned = if let Some(id) = owner.value().strip_prefix("network:") {
+                id == net
+                    && network(id)
+                        .and_then(|n| n.ipam.as_ref())
+                        .is_some_and(|i| i.gateway.to_string() == ip)
+            } else if let Some(id) = owner.value().strip_prefix("endpoint:") {
+                endpoints.iter().any(|e| {
+                    e.id.as_str() == id && e.network.as_str() == net && e.ip.to_string() == ip
+                })
+            } else {
+                false
             };
             if !owned {
                 problems.push(format!(
@@ -226,13 +324,59 @@ pub struct WriteTx {
 impl WriteTx {
     /// All networks as of this transaction.
     pub fn networks(&self) -> Result<Vec<NetworkRecord>, StoreError> {
-        let table = self.txn.open_table(NETWORKS)?;
-        let mut out = Vec::new();
-        for row in table.iter()? {
-            let (k, v) = row?;
-            out.push(decode_network(k.value(), v.value())?);
-        }
-        Ok(out)
+        all(&self.txn.open_table(NETWORKS)?)
+    }
+
+    /// All containers as of this transaction.
+    pub fn containers(&self) -> Result<Vec<ContainerRecord>, StoreError> {
+        all(&self.txn.open_table(CONTAINERS)?)
+    }
+
+    /// All endpoints as of this transaction.
+    pub fn endpoints(&self) -> Result<Vec<EndpointRecord>, StoreError> {
+        all(&self.txn.open_table(ENDPOINTS)?)
+    }
+
+    /// Adds a container with its name index entry.
+    pub fn insert_container(&mut self, c: &ContainerRecord) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(c).expect("container records always serialize");
+        self.txn
+            .open_table(CONTAINERS)?
+            .insert(c.id.as_str(), json.as_slice())?;
+        self.txn
+            .open_table(CONTAINER_NAMES)?
+            .insert(c.name.as_str(), c.id.as_str())?;
+        Ok(())
+    }
+
+    /// Removes a container and its name index entry (its endpoints must be gone already).
+    pub fn remove_container(&mut self, c: &ContainerRecord) -> Result<(), StoreError> {
+        self.txn.open_table(CONTAINERS)?.remove(c.id.as_str())?;
+        self.txn
+            .open_table(CONTAINER_NAMES)?
+            .remove(c.name.as_str())?;
+        Ok(())
+    }
+
+    /// Adds an endpoint and allocates its address.
+    pub fn insert_endpoint(&mut self, e: &EndpointRecord) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(e).expect("endpoint records always serialize");
+        self.txn
+            .open_table(ENDPOINTS)?
+            .insert(e.id.as_str(), json.as_slice())?;
+        let key = address_key(&e.network, e.ip);
+        self.txn
+            .open_table(ADDRESSES)?
+            .insert(key.as_str(), endpoint_owner(e).as_str())?;
+        Ok(())
+    }
+
+    /// Removes an endpoint and releases its address.
+    pub fn remove_endpoint(&mut self, e: &EndpointRecord) -> Result<(), StoreError> {
+        self.txn.open_table(ENDPOINTS)?.remove(e.id.as_str())?;
+        let key = address_key(&e.network, e.ip);
+        self.txn.open_table(ADDRESSES)?.remove(key.as_str())?;
+        Ok(())
     }
 
     /// Adds a network with its name index entry, its subnet and its gateway allocation.

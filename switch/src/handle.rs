@@ -6,9 +6,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::counters::Counters;
+use crate::counters::{Counters, PortStats};
 use crate::domain::{DomainConfig, DomainId};
+use crate::forward::{PortId, PortPolicy};
+use crate::runtime::DataPath;
 use crate::switch::{Command, Switch, SwitchError};
+use crate::tap::AsyncTap;
 
 /// Room for requests waiting on the task. Control-plane changes are rare; a bound gives the
 /// senders backpressure instead of unbounded memory if the task ever stalls.
@@ -23,6 +26,21 @@ enum Request {
     },
     Domains {
         reply: oneshot::Sender<Vec<(DomainId, DomainConfig)>>,
+    },
+    AddPort {
+        domain: DomainId,
+        policy: PortPolicy,
+        tap: AsyncTap,
+        reply: oneshot::Sender<Result<PortId, SwitchError>>,
+    },
+    RemovePort {
+        port: PortId,
+        delete: bool,
+        reply: oneshot::Sender<Result<(), SwitchError>>,
+    },
+    PortStats {
+        port: PortId,
+        reply: oneshot::Sender<Option<PortStats>>,
     },
 }
 
@@ -58,6 +76,7 @@ pub fn spawn(tasks: &mut JoinSet<()>, switch: Switch, cancel: CancellationToken)
 }
 
 async fn run(mut switch: Switch, mut rx: mpsc::Receiver<Request>, cancel: CancellationToken) {
+    let mut path = DataPath::new(switch.counters(), cancel.child_token());
     loop {
         let request = tokio::select! {
             // Cancellation wins over queued requests: their callers see `Stopped`.
@@ -72,7 +91,48 @@ async fn run(mut switch: Switch, mut rx: mpsc::Receiver<Request>, cancel: Cancel
         // not) all the same, so there is nothing to undo.
         match request {
             Request::Apply { command, reply } => {
-                let _ = reply.send(switch.apply(command));
+                let effect = command.clone();
+                let result = switch.apply(command);
+                if result.is_ok() {
+                    match effect {
+                        Command::AddDomain { id, config } => {
+                            // The switch validated the config, so the bridge accepts it.
+                            if let Err(e) = path.add_domain(id, &config) {
+                                tracing::error!(%id, error = %e, "domain has no data path");
+                            }
+                        }
+                        Command::RemoveDomain { id } => path.remove_domain(id),
+                    }
+                }
+                let _ = reply.send(result);
+            }
+            Request::AddPort {
+                domain,
+                policy,
+                tap,
+                reply,
+            } => {
+                let result = path
+                    .add_port(domain, policy, tap)
+                    .map_err(SwitchError::from);
+                if let Err(e) = &result {
+                    switch.counters().count(e.reason());
+                }
+                let _ = reply.send(result);
+            }
+            Request::RemovePort {
+                port,
+                delete,
+                reply,
+            } => {
+                let result = path.remove_port(port, delete).map_err(SwitchError::from);
+                if let Err(e) = &result {
+                    switch.counters().count(e.reason());
+                }
+                let _ = reply.send(result);
+            }
+            Request::PortStats { port, reply } => {
+                let _ = reply.send(path.port_stats(port));
             }
             Request::Domains { reply } => {
                 let _ = reply.send(switch.domains().map(|(id, c)| (id, *c)).collect());
@@ -104,6 +164,48 @@ impl SwitchHandle {
     pub async fn domains(&self) -> Result<Vec<(DomainId, DomainConfig)>, HandleError> {
         let (reply, rx) = oneshot::channel();
         self.request(Request::Domains { reply }, rx).await
+    }
+
+    /// Adds `tap` as a port of `domain`; frames flow as soon as this returns.
+    pub async fn add_port(
+        &self,
+        domain: DomainId,
+        policy: PortPolicy,
+        tap: AsyncTap,
+    ) -> Result<PortId, HandleError> {
+        let (reply, rx) = oneshot::channel();
+        Ok(self
+            .request(
+                Request::AddPort {
+                    domain,
+                    policy,
+                    tap,
+                    reply,
+                },
+                rx,
+            )
+            .await??)
+    }
+
+    /// Removes a port; with `delete` its device goes away when the switch closes it.
+    pub async fn remove_port(&self, port: PortId, delete: bool) -> Result<(), HandleError> {
+        let (reply, rx) = oneshot::channel();
+        Ok(self
+            .request(
+                Request::RemovePort {
+                    port,
+                    delete,
+                    reply,
+                },
+                rx,
+            )
+            .await??)
+    }
+
+    /// A port's counters, if the port exists.
+    pub async fn port_stats(&self, port: PortId) -> Result<Option<PortStats>, HandleError> {
+        let (reply, rx) = oneshot::channel();
+        self.request(Request::PortStats { port, reply }, rx).await
     }
 
     /// The switch's counters; readable at any time, even after the task has stopped.

@@ -48,6 +48,9 @@ pub enum SwitchError {
         #[source]
         source: ConfigError,
     },
+    /// A port could not be added or removed.
+    #[error("port change refused")]
+    Port(#[from] crate::runtime::PortError),
 }
 
 impl SwitchError {
@@ -57,6 +60,9 @@ impl SwitchError {
             SwitchError::DuplicateDomain { .. } => Reason::DuplicateDomain,
             SwitchError::UnknownDomain { .. } => Reason::UnknownDomain,
             SwitchError::InvalidConfig { .. } => Reason::InvalidConfig,
+            SwitchError::Port(crate::runtime::PortError::UnknownDomain) => Reason::UnknownDomain,
+            SwitchError::Port(crate::runtime::PortError::UnknownPort) => Reason::UnknownPort,
+            SwitchError::Port(crate::runtime::PortError::Bridge(_)) => Reason::PortRefused,
         }
     }
 }

@@ -108,7 +108,13 @@ impl From<EngineError> for ApiError {
             EngineError::NetworkNotFound(_) | EngineError::ContainerNotFound(_) => {
                 StatusCode::NOT_FOUND
             }
-            EngineError::NetworkExists(_) => StatusCode::CONFLICT,
+            EngineError::NetworkExists(_) | EngineError::NameInUse { .. } => StatusCode::CONFLICT,
+            EngineError::ActiveEndpoints { .. } | EngineError::AlreadyAttached { .. } => {
+                StatusCode::FORBIDDEN
+            }
+            EngineError::NotConnected { .. } | EngineError::PoolFull { .. } => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             EngineError::PredefinedNetwork(_)
             | EngineError::PredefinedName(_)
             | EngineError::SingleInstanceDriver(_)

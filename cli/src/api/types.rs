@@ -279,6 +279,80 @@ pub struct NetworkDisconnectRequest {
     pub force: bool,
 }
 
+/// Body of `POST /netloom/attach` (a netloom extension: plug a foreign namespace into a network).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AttachRequestBody {
+    /// Network name or id.
+    #[serde(rename = "Network")]
+    pub network: String,
+    /// Sandbox name (generated when empty); reuse it to attach the same namespace to more
+    /// networks.
+    #[serde(rename = "Name")]
+    pub name: String,
+    /// The namespace file, e.g. `/run/netns/NAME`.
+    #[serde(rename = "Netns", skip_serializing_if = "String::is_empty")]
+    pub netns: String,
+    /// Or the pid of a process in the namespace (the daemon reads `/proc/PID/ns/net`).
+    #[serde(rename = "Pid", skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// `--ip`.
+    #[serde(rename = "IPv4Address", skip_serializing_if = "String::is_empty")]
+    pub ipv4_address: String,
+    /// `--mac-address`.
+    #[serde(rename = "MacAddress", skip_serializing_if = "String::is_empty")]
+    pub mac_address: String,
+    /// `--alias`.
+    #[serde(rename = "Aliases", skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+}
+
+/// The answer to `POST /netloom/attach`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AttachResponse {
+    /// The sandbox id.
+    #[serde(rename = "Id")]
+    pub id: String,
+    /// The sandbox name.
+    #[serde(rename = "Name")]
+    pub name: String,
+    /// The new endpoint's id.
+    #[serde(rename = "EndpointID")]
+    pub endpoint_id: String,
+    /// The interface inside the namespace.
+    #[serde(rename = "Interface")]
+    pub interface: String,
+    /// `a.b.c.d/len`.
+    #[serde(rename = "IPv4Address")]
+    pub ipv4_address: String,
+    /// MAC address.
+    #[serde(rename = "MacAddress")]
+    pub mac_address: String,
+    /// The network's gateway.
+    #[serde(rename = "Gateway")]
+    pub gateway: String,
+}
+
+/// Body of `POST /netloom/detach`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DetachRequestBody {
+    /// Sandbox name or id.
+    #[serde(rename = "Name")]
+    pub name: String,
+    /// Only this network (all when empty).
+    #[serde(rename = "Network", skip_serializing_if = "String::is_empty")]
+    pub network: String,
+}
+
+/// The answer to `POST /netloom/detach`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DetachResponse {
+    /// Interfaces removed from the namespace.
+    #[serde(rename = "Interfaces")]
+    pub interfaces: Vec<String>,
+}
+
 /// The JSON error body every failed request carries.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ErrorResponse {

@@ -3,6 +3,7 @@
 //! Argument errors are reported the way the docker CLI (cobra/pflag) reports them, so scripts
 //! that parse docker's messages and exit codes work unchanged.
 
+pub mod attach;
 pub mod daemon;
 pub mod network;
 pub mod system;
@@ -57,6 +58,12 @@ pub enum Command {
     Version(system::VersionCmd),
     /// Display system-wide information.
     Info(system::InfoCmd),
+    /// Plug a network namespace made by another runtime into a network.
+    Attach(attach::AttachCmd),
+    /// Unplug a namespace attached with `netloom attach`.
+    Detach(attach::DetachCmd),
+    /// Show the switch's drop counters by reason.
+    Stats(system::StatsCmd),
 }
 
 /// An error that carries its own exit status, like docker's `cli.StatusError`: `message` is
@@ -91,6 +98,9 @@ pub(crate) fn usage_line(path: &str) -> &'static str {
         "netloom daemon" => "netloom daemon [OPTIONS]",
         "netloom version" => "netloom version [OPTIONS]",
         "netloom info" => "netloom info [OPTIONS]",
+        "netloom attach" => "netloom attach [OPTIONS] NETWORK (--netns PATH | --pid PID)",
+        "netloom detach" => "netloom detach [OPTIONS] NAME",
+        "netloom stats" => "netloom stats",
         _ => "netloom [OPTIONS] COMMAND",
     }
 }
@@ -153,7 +163,7 @@ fn command_path(argv: &[String]) -> String {
                     }
                 }
             }
-            "daemon" | "version" | "info" => path.push(first),
+            "daemon" | "version" | "info" | "attach" | "detach" | "stats" => path.push(first),
             _ => {}
         }
     }
@@ -241,6 +251,9 @@ impl Cli {
             Command::Network(cmd) => cmd.run(&Client::new(&socket)).await,
             Command::Version(cmd) => cmd.run(&Client::new(&socket)).await,
             Command::Info(cmd) => cmd.run(&Client::new(&socket)).await,
+            Command::Attach(cmd) => cmd.run(&Client::new(&socket)).await,
+            Command::Detach(cmd) => cmd.run(&Client::new(&socket)).await,
+            Command::Stats(cmd) => cmd.run(&Client::new(&socket)).await,
         }
     }
 }

@@ -14,6 +14,34 @@ pub struct VersionCmd {
     args: Vec<String>,
 }
 
+/// `netloom stats`.
+#[derive(Debug, Args)]
+pub struct StatsCmd {
+    /// No positional arguments.
+    #[arg(hide = true)]
+    args: Vec<String>,
+}
+
+impl StatsCmd {
+    /// Prints the switch's drop and refusal counters, one `reason count` per line.
+    pub async fn run(self, client: &Client) -> anyhow::Result<()> {
+        check_args("netloom stats", &self.args, 0, Some(0))?;
+        let s: serde_json::Value = client.get("/netloom/stats").await?;
+        for (group, title) in [
+            ("Drops", "frames dropped"),
+            ("Refusals", "commands refused"),
+        ] {
+            println!("{title}:");
+            if let Some(map) = s[group].as_object() {
+                for (reason, n) in map {
+                    println!("  {reason:<24} {n}");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `netloom info`.
 #[derive(Debug, Args)]
 pub struct InfoCmd {

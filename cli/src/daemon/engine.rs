@@ -11,7 +11,10 @@ use chrono::{DateTime, FixedOffset, Local};
 use netloom_ipam::{HostFacts, NetworkRequest, PlanError, Subnet};
 
 use crate::api::filters::{FilterError, Filters};
-use crate::model::{Driver, IpamRecord, ModelError, NetworkName, NetworkRecord, ObjectId};
+use crate::model::{
+    ContainerName, ContainerRecord, Driver, EndpointRecord, IpamRecord, ModelError, NetworkName,
+    NetworkRecord, ObjectId, SandboxKind,
+};
 use crate::store::{Store, StoreError};
 
 /// Docker's default bridge: fixed subnet and gateway, and the options `docker network inspect
@@ -87,6 +90,105 @@ pub enum EngineError {
     /// The state store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The network still has endpoints (Docker's text; ids are 12-hex endpoint ids).
+    #[error("error while removing network: network {network} has active endpoints ({})", endpoints.iter().map(|(n, id)| format!("name:\"{n}\" id:\"{id}\"")).collect::<Vec<_>>().join(", "))]
+    ActiveEndpoints {
+        /// The network's name.
+        network: String,
+        /// (container name, short endpoint id) per endpoint.
+        endpoints: Vec<(String, String)>,
+    },
+    /// The name is taken by another container or sandbox.
+    #[error(
+        "Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name."
+    )]
+    NameInUse {
+        /// The name.
+        name: String,
+        /// Who has it.
+        id: String,
+    },
+    /// The sandbox already has an endpoint on the network.
+    #[error("endpoint with name {container} already exists in network {network}")]
+    AlreadyAttached {
+        /// Sandbox name.
+        container: String,
+        /// Network name.
+        network: String,
+    },
+    /// Only bridge networks take foreign namespaces.
+    #[error(
+        "cannot attach to network {0}: only bridge networks (not host or none) take attached namespaces"
+    )]
+    NotAttachable(String),
+    /// `--ip` on a network whose subnet IPAM chose.
+    #[error(
+        "user specified IP address is supported only when connecting to networks with user configured subnets"
+    )]
+    UserIpNeedsUserSubnet,
+    /// `--ip` that does not parse.
+    #[error("invalid IPv4 address: {0}")]
+    BadIp(String),
+    /// `--mac-address` that does not parse.
+    #[error("{0} is not a valid mac address")]
+    BadMac(String),
+    /// The namespace path is unusable.
+    #[error("network namespace {path} cannot be used: {why}")]
+    BadNetns {
+        /// The path.
+        path: String,
+        /// Why.
+        why: String,
+    },
+    /// Address allocation failed.
+    #[error("no available IPv4 addresses on this network's address pools: {network} ({id})")]
+    PoolFull {
+        /// Network name.
+        network: String,
+        /// Network id.
+        id: String,
+    },
+    /// A specific address could not be had.
+    #[error("{0}")]
+    Address(#[source] netloom_ipam::AllocError),
+    /// The sandbox is not on that network.
+    #[error("container {container} is not connected to network {network}")]
+    NotConnected {
+        /// Sandbox id.
+        container: String,
+        /// Network name.
+        network: String,
+    },
+}
+
+/// What `netloom attach` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct AttachRequest {
+    /// Network name or id.
+    pub network: String,
+    /// Sandbox name (generated when empty).
+    pub name: String,
+    /// The foreign namespace file.
+    pub netns: PathBuf,
+    /// `--ip`.
+    pub ip: String,
+    /// `--mac-address`.
+    pub mac: String,
+    /// `--alias`.
+    pub aliases: Vec<String>,
+}
+
+/// The result of an attach: what the data plane must plug.
+#[derive(Debug, Clone)]
+pub struct Attached {
+    /// The sandbox.
+    pub container: ContainerRecord,
+    /// The new endpoint.
+    pub endpoint: EndpointRecord,
+    /// Its network.
+    pub network: NetworkRecord,
+    /// Whether this is the sandbox's first endpoint (it then gets the default route).
+    pub first: bool,
 }
 
 /// What `POST /networks/create` asks for, already parsed from the request body.
@@ -186,6 +288,74 @@ fn find<'a>(
             lookup,
         }),
     }
+}
+
+/// Finds a container by exact id, exact name, or unique id prefix (Docker's order).
+fn find_container<'a>(
+    containers: &'a [ContainerRecord],
+    term: &str,
+) -> Result<&'a ContainerRecord, EngineError> {
+    let term = term.strip_prefix('/').unwrap_or(term);
+    if let Some(c) = containers
+        .iter()
+        .find(|c| c.id.as_str() == term || c.name.as_str() == term)
+    {
+        return Ok(c);
+    }
+    let by_prefix: Vec<_> = containers
+        .iter()
+        .filter(|c| c.id.as_str().starts_with(term))
+        .collect();
+    match by_prefix.as_slice() {
+        [one] if !term.is_empty() => Ok(one),
+        _ => Err(EngineError::ContainerNotFound(term.to_owned())),
+    }
+}
+
+/// The lowest free address of the network (or the requested one), given every endpoint.
+fn allocate_address(
+    network: &NetworkRecord,
+    ipam: &IpamRecord,
+    endpoints: &[EndpointRecord],
+    requested: Option<Ipv4Addr>,
+) -> Result<Ipv4Addr, EngineError> {
+    let plan = netloom_ipam::NetworkPlan {
+        subnet: ipam.subnet,
+        gateway: ipam.gateway,
+        ip_range: ipam.ip_range,
+        aux_addresses: ipam.aux_addresses.clone(),
+    };
+    let mut pool = netloom_ipam::AddressPool::new(&plan);
+    for e in endpoints.iter().filter(|e| e.network == network.id) {
+        // A stored address always fits its pool; were the store corrupt, the allocation
+        // below still never hands out an address twice.
+        let _ = pool.mark_allocated(e.ip);
+    }
+    pool.allocate(requested).map_err(|e| match e {
+        netloom_ipam::AllocError::NoAvailable if requested.is_none() => EngineError::PoolFull {
+            network: network.name.to_string(),
+            id: network.id.to_string(),
+        },
+        other => EngineError::Address(other),
+    })
+}
+
+/// Checks that a namespace path names a network namespace, and makes it absolute.
+fn check_netns(path: &std::path::Path) -> Result<PathBuf, EngineError> {
+    let bad = |why: String| EngineError::BadNetns {
+        path: path.display().to_string(),
+        why,
+    };
+    if !path.is_absolute() {
+        return Err(bad(
+            "give an absolute path such as /run/netns/NAME or /proc/PID/ns/net".into(),
+        ));
+    }
+    let meta = std::fs::metadata(path).map_err(|e| bad(e.to_string()))?;
+    if meta.is_dir() {
+        return Err(bad("it is a directory, not a namespace file".into()));
+    }
+    Ok(path.to_owned())
 }
 
 /// The MTU option; Docker's default is 1500.
@@ -310,10 +480,13 @@ impl Engine {
     /// All networks matching the filters.
     pub fn list_networks(&self, filters: &Filters) -> Result<Vec<NetworkRecord>, EngineError> {
         filters.validate_network_filters()?;
-        let all = self.store.networks()?;
-        Ok(all
-            .into_iter()
-            .filter(|n| filters.matches_network(n, false))
+        let snap = self.store.snapshot()?;
+        let in_use = |n: &NetworkRecord| snap.endpoints.iter().any(|e| e.network == n.id);
+        Ok(snap
+            .networks
+            .iter()
+            .filter(|n| filters.matches_network(n, in_use(n)))
+            .cloned()
             .collect())
     }
 
@@ -398,8 +571,194 @@ impl Engine {
             if n.builtin {
                 return Err(EngineError::PredefinedNetwork(n.name.to_string()));
             }
+            let endpoints: Vec<EndpointRecord> = tx
+                .endpoints()?
+                .into_iter()
+                .filter(|e| e.network == n.id)
+                .collect();
+            if !endpoints.is_empty() {
+                let containers = tx.containers()?;
+                let name_of = |e: &EndpointRecord| {
+                    containers
+                        .iter()
+                        .find(|c| c.id == e.container)
+                        .map_or_else(String::new, |c| c.name.to_string())
+                };
+                return Err(EngineError::ActiveEndpoints {
+                    network: n.name.to_string(),
+                    endpoints: endpoints
+                        .iter()
+                        .map(|e| (name_of(e), e.id.short().to_owned()))
+                        .collect(),
+                });
+            }
             tx.remove_network(&n)?;
             Ok(n)
+        })
+    }
+
+    /// The endpoints on a network, with their containers (for `network inspect`).
+    pub fn network_endpoints(
+        &self,
+        network: &NetworkRecord,
+    ) -> Result<Vec<(ContainerRecord, EndpointRecord)>, EngineError> {
+        let snap = self.store.snapshot()?;
+        Ok(snap
+            .endpoints
+            .into_iter()
+            .filter(|e| e.network == network.id)
+            .filter_map(|e| {
+                let c = snap
+                    .containers
+                    .iter()
+                    .find(|c| c.id == e.container)?
+                    .clone();
+                Some((c, e))
+            })
+            .collect())
+    }
+
+    /// Plugs a foreign network namespace into a network (`netloom attach`): records the
+    /// sandbox (on first use of its name) and a new endpoint with an address, in one
+    /// transaction. The data plane is plumbed afterwards; see [`Engine::detach`] for undoing.
+    pub fn attach(&self, req: AttachRequest) -> Result<Attached, EngineError> {
+        let requested_ip = match req.ip.trim() {
+            "" => None,
+            s => Some(
+                s.parse::<Ipv4Addr>()
+                    .map_err(|_| EngineError::BadIp(s.to_owned()))?,
+            ),
+        };
+        let requested_mac = match req.mac.trim() {
+            "" => None,
+            s => Some(
+                s.parse::<netloom_ipam::MacAddr>()
+                    .map_err(|_| EngineError::BadMac(s.to_owned()))?,
+            ),
+        };
+        let name: Option<ContainerName> = if req.name.is_empty() {
+            None
+        } else {
+            Some(req.name.parse()?)
+        };
+        let netns = check_netns(&req.netns)?;
+        self.store.write(|tx| {
+            let networks = tx.networks()?;
+            let network = find(&networks, &req.network, Lookup::Inspect)?.clone();
+            let Some(ipam) = network
+                .ipam
+                .clone()
+                .filter(|_| network.driver == Driver::Bridge)
+            else {
+                return Err(EngineError::NotAttachable(network.name.to_string()));
+            };
+            if requested_ip.is_some() && !ipam.user_subnet {
+                return Err(EngineError::UserIpNeedsUserSubnet);
+            }
+            let containers = tx.containers()?;
+            let existing = name
+                .as_ref()
+                .and_then(|n| containers.iter().find(|c| &c.name == n));
+            let container = match existing {
+                Some(c) if c.netns() == netns => c.clone(),
+                Some(c) => {
+                    return Err(EngineError::NameInUse {
+                        name: c.name.to_string(),
+                        id: c.id.to_string(),
+                    });
+                }
+                None => {
+                    let name = name.clone().unwrap_or_else(|| {
+                        ContainerName::generate(|n| containers.iter().any(|c| c.name.as_str() == n))
+                    });
+                    let c = ContainerRecord {
+                        id: ObjectId::random(),
+                        name,
+                        created: now(),
+                        kind: SandboxKind::Foreign {
+                            netns: netns.clone(),
+                        },
+                    };
+                    tx.insert_container(&c)?;
+                    c
+                }
+            };
+            let endpoints = tx.endpoints()?;
+            let mine: Vec<&EndpointRecord> = endpoints
+                .iter()
+                .filter(|e| e.container == container.id)
+                .collect();
+            if mine.iter().any(|e| e.network == network.id) {
+                return Err(EngineError::AlreadyAttached {
+                    container: container.name.to_string(),
+                    network: network.name.to_string(),
+                });
+            }
+            let ip = allocate_address(&network, &ipam, &endpoints, requested_ip)?;
+            let ifname = (0..)
+                .map(|i| format!("eth{i}"))
+                .find(|n| !mine.iter().any(|e| &e.ifname == n))
+                .expect("an unused interface name exists");
+            let endpoint = EndpointRecord {
+                id: ObjectId::random(),
+                container: container.id.clone(),
+                network: network.id.clone(),
+                ifname,
+                ip,
+                mac: requested_mac.unwrap_or_else(|| netloom_ipam::MacAddr::from_ipv4(ip)),
+                aliases: req.aliases.clone(),
+            };
+            tx.insert_endpoint(&endpoint)?;
+            Ok(Attached {
+                first: mine.is_empty(),
+                container,
+                endpoint,
+                network,
+            })
+        })
+    }
+
+    /// Removes a sandbox's endpoints (all, or the one on `network`), and the sandbox itself
+    /// once it has none left. Answers the removed endpoints for the data plane to unplug.
+    pub fn detach(
+        &self,
+        term: &str,
+        network: Option<&str>,
+    ) -> Result<(ContainerRecord, Vec<EndpointRecord>), EngineError> {
+        self.store.write(|tx| {
+            let containers = tx.containers()?;
+            let container = find_container(&containers, term)?.clone();
+            let endpoints: Vec<EndpointRecord> = tx
+                .endpoints()?
+                .into_iter()
+                .filter(|e| e.container == container.id)
+                .collect();
+            let chosen: Vec<EndpointRecord> = match network {
+                None => endpoints.clone(),
+                Some(term) => {
+                    let networks = tx.networks()?;
+                    let n = find(&networks, term, Lookup::Inspect)?;
+                    let on: Vec<_> = endpoints
+                        .iter()
+                        .filter(|e| e.network == n.id)
+                        .cloned()
+                        .collect();
+                    if on.is_empty() {
+                        return Err(EngineError::NotConnected {
+                            container: container.id.to_string(),
+                            network: n.name.to_string(),
+                        });
+                    }
+                    on
+                }
+            };
+            for e in &chosen {
+                tx.remove_endpoint(e)?;
+            }
+            if chosen.len() == endpoints.len() {
+                tx.remove_container(&container)?;
+            }
+            Ok((container, chosen))
         })
     }
 
@@ -409,10 +768,12 @@ impl Engine {
         self.store.write(|tx| {
             let mut all = tx.networks()?;
             all.sort_by_key(|n| n.created);
+            let endpoints = tx.endpoints()?;
+            let in_use = |n: &NetworkRecord| endpoints.iter().any(|e| e.network == n.id);
             let mut removed = Vec::new();
             for n in all
                 .iter()
-                .filter(|n| !n.builtin && filters.matches_prune(n))
+                .filter(|n| !n.builtin && !in_use(n) && filters.matches_prune(n))
             {
                 tx.remove_network(n)?;
                 removed.push(n.name.clone());

@@ -1,6 +1,7 @@
 //! `netloom daemon`: the composition root (config → store → engine → API server).
 
 pub mod engine;
+pub mod netconf;
 pub mod planes;
 pub mod server;
 
@@ -178,7 +179,9 @@ pub async fn run(config: DaemonConfig, shutdown: CancellationToken) -> Result<()
         switch,
         Arc::new(netloom_dns::RecordStore::default()),
     ));
-    planes.reconcile(&engine.store().networks()?).await?;
+    let state = engine.store().snapshot()?;
+    planes.reconcile(&state).await?;
+    planes.restore_ports(&state).await;
     prepare_socket(&config.socket)?;
     let listen_err = |source| DaemonError::Listen {
         path: config.socket.clone(),

@@ -9,12 +9,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use netloom_dns::{RecordStore, Records};
-use netloom_switch::{DomainConfig, DomainId, HandleError, SwitchHandle};
+use netloom_switch::tap::{Tap, TapConfig, TapError};
+use netloom_switch::{DomainConfig, DomainId, HandleError, PortId, PortPolicy, SwitchHandle};
 use tokio::sync::Mutex;
 use tracing::{debug, warn};
 
-use crate::daemon::engine::MTU_OPTION;
-use crate::model::{Driver, NetworkId, NetworkRecord};
+use crate::daemon::engine::{Attached, MTU_OPTION};
+use crate::daemon::netconf::{self, IfConfig, NetconfError};
+use crate::model::{ContainerRecord, Driver, EndpointId, EndpointRecord, NetworkId, NetworkRecord};
+use crate::store::Snapshot;
 
 /// The data-plane side of the composition root.
 #[derive(Debug)]
@@ -22,6 +25,7 @@ pub struct Planes {
     switch: SwitchHandle,
     dns: Arc<RecordStore>,
     domains: Mutex<Domains>,
+    ports: Mutex<HashMap<EndpointId, PortId>>,
 }
 
 #[derive(Debug, Default)]
@@ -64,6 +68,7 @@ impl Planes {
             switch,
             dns,
             domains: Mutex::new(Domains::default()),
+            ports: Mutex::new(HashMap::new()),
         }
     }
 
@@ -74,7 +79,8 @@ impl Planes {
 
     /// Makes the switch's domains and the DNS snapshot match `networks`. Every difference is
     /// attempted; the first refusal is reported after the rest were applied.
-    pub async fn reconcile(&self, networks: &[NetworkRecord]) -> Result<(), PlaneError> {
+    pub async fn reconcile(&self, state: &Snapshot) -> Result<(), PlaneError> {
+        let networks = &state.networks;
         let mut first_error = None;
         let mut domains = self.domains.lock().await;
         let wanted: HashMap<&NetworkId, &NetworkRecord> = networks
@@ -128,8 +134,158 @@ impl Planes {
             }
         }
         drop(domains);
-        self.dns.replace(dns_records(networks));
+        self.dns.replace(dns_records(state));
         first_error.map_or(Ok(()), Err)
+    }
+
+    async fn domain_of(&self, network: &NetworkId) -> Option<DomainId> {
+        self.domains.lock().await.by_network.get(network).copied()
+    }
+
+    /// Plumbs a new endpoint: a persistent TAP named after the endpoint's interface inside the
+    /// sandbox's namespace, configured over netlink, then added to the network's switch domain
+    /// under the endpoint's MAC/IP policy. On failure nothing is left behind.
+    pub async fn plug(&self, a: &Attached) -> Result<(), PlugError> {
+        let domain = self
+            .domain_of(&a.network.id)
+            .await
+            .ok_or_else(|| PlugError::NoDomain(a.network.name.to_string()))?;
+        let netns = a.container.netns().to_owned();
+        let config = TapConfig::new(a.endpoint.ifname.clone()).persistent(true);
+        let tap = {
+            let netns = netns.clone();
+            tokio::task::spawn_blocking(move || Tap::create_in_netns(&netns, &config)).await??
+        };
+        let ipam = a
+            .network
+            .ipam
+            .as_ref()
+            .ok_or_else(|| PlugError::NoDomain(a.network.name.to_string()))?;
+        let ifconfig = IfConfig {
+            ifname: a.endpoint.ifname.clone(),
+            mac: a.endpoint.mac.octets(),
+            ip: a.endpoint.ip,
+            prefix: ipam.subnet.prefix_len(),
+            mtu: network_mtu(&a.network).into(),
+            default_gateway: a.first.then_some(ipam.gateway),
+        };
+        let undo = |tap: &Tap| {
+            // Clearing persist makes the device vanish when the descriptor closes.
+            let _ = tap.set_persist(false);
+        };
+        if let Err(e) = netconf::configure(&netns, &ifconfig).await {
+            undo(&tap);
+            return Err(e.into());
+        }
+        let tap = tap.into_async().map_err(PlugError::Tap)?;
+        let policy = PortPolicy::Endpoint {
+            mac: netloom_switch::MacAddr(a.endpoint.mac.octets()),
+            ipv4: a.endpoint.ip,
+        };
+        let port = self
+            .switch
+            .add_port(domain, policy, tap)
+            .await
+            .map_err(PlugError::Switch)?;
+        self.ports.lock().await.insert(a.endpoint.id.clone(), port);
+        Ok(())
+    }
+
+    /// Takes endpoints off the switch and deletes their interfaces. Keeps going after a failure
+    /// and logs each one: an endpoint is gone from the store either way.
+    pub async fn unplug(&self, container: &ContainerRecord, endpoints: &[EndpointRecord]) {
+        for e in endpoints {
+            let port = self.ports.lock().await.remove(&e.id);
+            match port {
+                Some(port) => {
+                    if let Err(err) = self.switch.remove_port(port, true).await {
+                        warn!(endpoint = %e.id.short(), error = %err, "switch port removal failed");
+                    }
+                }
+                None => {
+                    if let Err(err) = netconf::delete_link(container.netns(), &e.ifname).await {
+                        warn!(endpoint = %e.id.short(), error = %err, "interface removal failed");
+                    }
+                }
+            }
+        }
+    }
+
+    /// After a restart: re-opens the persistent TAPs of stored endpoints (their interfaces kept
+    /// running in the sandboxes) and puts them back on the switch. Each failure is logged; the
+    /// endpoint stays in the store for `detach` to clean up.
+    pub async fn restore_ports(&self, state: &Snapshot) {
+        for e in &state.endpoints {
+            if self.ports.lock().await.contains_key(&e.id) {
+                continue;
+            }
+            let Some(c) = state.containers.iter().find(|c| c.id == e.container) else {
+                continue;
+            };
+            let Some(domain) = self.domain_of(&e.network).await else {
+                continue;
+            };
+            let netns = c.netns().to_owned();
+            let config = TapConfig::new(e.ifname.clone()).persistent(true);
+            let tap =
+                tokio::task::spawn_blocking(move || Tap::attach_existing(&netns, &config)).await;
+            let tap = match tap {
+                Ok(Ok(tap)) => tap,
+                Ok(Err(err)) => {
+                    warn!(sandbox = %c.name, ifname = %e.ifname, error = %err, "cannot re-open the endpoint's TAP");
+                    continue;
+                }
+                Err(err) => {
+                    warn!(error = %err, "TAP re-open task failed");
+                    continue;
+                }
+            };
+            let policy = PortPolicy::Endpoint {
+                mac: netloom_switch::MacAddr(e.mac.octets()),
+                ipv4: e.ip,
+            };
+            let added = match tap.into_async() {
+                Ok(tap) => self
+                    .switch
+                    .add_port(domain, policy, tap)
+                    .await
+                    .map_err(|x| x.to_string()),
+                Err(err) => Err(err.to_string()),
+            };
+            match added {
+                Ok(port) => {
+                    self.ports.lock().await.insert(e.id.clone(), port);
+                    debug!(sandbox = %c.name, ifname = %e.ifname, "endpoint restored");
+                }
+                Err(err) => {
+                    warn!(sandbox = %c.name, ifname = %e.ifname, error = %err, "cannot restore the endpoint's port")
+                }
+            }
+        }
+    }
+
+    /// The switch-wide counters: frame drops and command refusals by reason (zeros left out).
+    pub fn stats(&self) -> serde_json::Value {
+        let c = self.switch.counters();
+        let drops: serde_json::Map<String, serde_json::Value> = c
+            .drop_snapshot()
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(r, n)| (r.as_str().to_owned(), n.into()))
+            .collect();
+        let refusals: serde_json::Map<String, serde_json::Value> = c
+            .snapshot()
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(r, n)| (r.as_str().to_owned(), n.into()))
+            .collect();
+        serde_json::json!({ "Drops": drops, "Refusals": refusals })
+    }
+
+    /// Counters of an endpoint's port, for tests and diagnostics.
+    pub async fn endpoint_stats(&self, endpoint: &EndpointId) -> Option<netloom_switch::PortStats> {
+        let port = *self.ports.lock().await.get(endpoint)?;
+        self.switch.port_stats(port).await.ok().flatten()
     }
 
     /// The switch's domains, for tests and diagnostics.
@@ -138,19 +294,62 @@ impl Planes {
     }
 }
 
-/// The DNS snapshot of the stored state: every user network is served (containers add names
-/// in the data-plane issue); the default bridge has no name service, as in Docker.
-fn dns_records(networks: &[NetworkRecord]) -> Records {
+/// The network's MTU option, or Docker's 1500.
+fn network_mtu(n: &NetworkRecord) -> u16 {
+    n.options
+        .get(MTU_OPTION)
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(1500)
+}
+
+/// The DNS snapshot of the stored state: every user network with its sandboxes' names and
+/// aliases; the default bridge has no name service, as in Docker.
+fn dns_records(state: &Snapshot) -> Records {
     let mut b = Records::builder();
-    for n in networks
+    for n in state
+        .networks
         .iter()
         .filter(|n| n.driver == Driver::Bridge && !n.builtin)
     {
         if let Err(e) = b.add_network(n.name.as_str()) {
             warn!(network = %n.name, error = %e, "network left out of DNS");
+            continue;
+        }
+        for e in state.endpoints.iter().filter(|e| e.network == n.id) {
+            let Some(c) = state.containers.iter().find(|c| c.id == e.container) else {
+                continue;
+            };
+            if let Err(err) = b.add_container(n.name.as_str(), c.name.as_str(), e.ip) {
+                warn!(container = %c.name, error = %err, "name left out of DNS");
+            }
+            for alias in &e.aliases {
+                if let Err(err) = b.add_alias(n.name.as_str(), alias, e.ip) {
+                    warn!(alias, error = %err, "alias left out of DNS");
+                }
+            }
         }
     }
     b.build()
+}
+
+/// Why an endpoint could not be plumbed.
+#[derive(Debug, thiserror::Error)]
+pub enum PlugError {
+    /// The network has no switch domain (a failed reconcile).
+    #[error("network {0} has no switch domain; check the daemon log")]
+    NoDomain(String),
+    /// The TAP could not be made.
+    #[error(transparent)]
+    Tap(#[from] TapError),
+    /// The interface could not be configured.
+    #[error(transparent)]
+    Netconf(#[from] NetconfError),
+    /// The switch refused the port.
+    #[error("the switch refused the port: {0}")]
+    Switch(#[source] HandleError),
+    /// A helper task failed.
+    #[error("a helper task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
 }
 
 #[cfg(test)]
@@ -183,6 +382,13 @@ mod tests {
         }
     }
 
+    fn snap(networks: &[NetworkRecord]) -> Snapshot {
+        Snapshot {
+            networks: networks.to_vec(),
+            ..Snapshot::default()
+        }
+    }
+
     #[tokio::test]
     async fn reconcile_follows_the_store() {
         let mut tasks = tokio::task::JoinSet::new();
@@ -194,7 +400,7 @@ mod tests {
         let a = net("a", "172.18.0.0/16", false);
         let b = net("b", "172.19.0.0/16", false);
         planes
-            .reconcile(&[bridge.clone(), a.clone(), b.clone()])
+            .reconcile(&snap(&[bridge.clone(), a.clone(), b.clone()]))
             .await
             .unwrap();
         assert_eq!(planes.switch_domains().await.unwrap(), 3);
@@ -205,11 +411,11 @@ mod tests {
         );
         // Idempotent, then follows a removal.
         planes
-            .reconcile(&[bridge.clone(), a.clone(), b])
+            .reconcile(&snap(&[bridge.clone(), a.clone(), b]))
             .await
             .unwrap();
         assert_eq!(planes.switch_domains().await.unwrap(), 3);
-        planes.reconcile(&[bridge, a]).await.unwrap();
+        planes.reconcile(&snap(&[bridge, a])).await.unwrap();
         assert_eq!(planes.switch_domains().await.unwrap(), 2);
         assert!(planes.dns().load().network("b").is_none());
         cancel.cancel();

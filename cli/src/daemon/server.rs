@@ -18,11 +18,12 @@ use tracing::{debug, info, warn};
 
 use crate::api::filters::Filters;
 use crate::api::types::{
+    AttachRequestBody, AttachResponse, DetachRequestBody, DetachResponse, EndpointResource,
     ErrorResponse, NetworkConnectRequest, NetworkCreateRequest, NetworkCreateResponse,
     NetworkDisconnectRequest, NetworkPruneResponse, NetworkResource, to_go_json,
 };
 use crate::api::{ApiError, ApiVersion, MAX_API_VERSION};
-use crate::daemon::engine::{CreateNetwork, Engine, EngineError};
+use crate::daemon::engine::{AttachRequest, CreateNetwork, Engine, EngineError};
 use crate::daemon::planes::Planes;
 
 /// Largest request body accepted (API bodies are small JSON documents).
@@ -122,7 +123,7 @@ async fn handle(
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let mutating = method != Method::GET && method != Method::HEAD;
-    let resp = match route(req, engine.clone()).await {
+    let resp = match route(req, engine.clone(), &planes).await {
         Ok(r) => r,
         Err(e) => {
             debug!(%method, %path, status = e.status.as_u16(), message = %e.message, "request failed");
@@ -133,12 +134,12 @@ async fn handle(
         // The change is durable; now the data plane follows it. A failure here is logged and
         // retried by the next reconcile (every change and every start runs one).
         match blocking(engine, |e| {
-            Ok(e.store().networks().map_err(EngineError::from)?)
+            Ok(e.store().snapshot().map_err(EngineError::from)?)
         })
         .await
         {
-            Ok(networks) => {
-                if let Err(e) = planes.reconcile(&networks).await {
+            Ok(state) => {
+                if let Err(e) = planes.reconcile(&state).await {
                     warn!(error = %e, "data plane reconcile failed");
                 }
             }
@@ -173,6 +174,8 @@ fn is_route(method: &Method, segments: &[&str]) -> bool {
             | (&Method::GET | &Method::DELETE, ["networks", _])
             | (&Method::POST, ["networks", "create" | "prune"])
             | (&Method::POST, ["networks", _, "connect" | "disconnect"])
+            | (&Method::POST, ["netloom", "attach" | "detach"])
+            | (&Method::GET, ["netloom", "stats"])
     )
 }
 
@@ -245,7 +248,11 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::internal(format!("engine task failed: {e}")))?
 }
 
-async fn route(req: Request<Incoming>, engine: Arc<Engine>) -> Result<Response<Body>, ApiError> {
+async fn route(
+    req: Request<Incoming>,
+    engine: Arc<Engine>,
+    planes: &Planes,
+) -> Result<Response<Body>, ApiError> {
     let path = req.uri().path().to_owned();
     let query = req.uri().query().map(str::to_owned);
     let query = query.as_deref();
@@ -321,11 +328,96 @@ async fn route(req: Request<Incoming>, engine: Arc<Engine>) -> Result<Response<B
         }
         (&Method::GET, ["networks", id]) => {
             let id = decode_segment(id)?;
-            let n = blocking(engine, move |e| Ok(e.network(&id)?)).await?;
-            Ok(json_response(
-                StatusCode::OK,
-                &NetworkResource::new(&n, Default::default()),
-            ))
+            let resource = blocking(engine, move |e| {
+                let n = e.network(&id)?;
+                let endpoints = e.network_endpoints(&n)?;
+                let prefix = n.ipam.as_ref().map_or(32, |i| i.subnet.prefix_len());
+                let containers = endpoints
+                    .into_iter()
+                    .map(|(c, ep)| {
+                        let r = EndpointResource {
+                            name: c.name.to_string(),
+                            endpoint_id: ep.id.to_string(),
+                            mac_address: ep.mac.to_string(),
+                            ipv4_address: format!("{}/{prefix}", ep.ip),
+                            ipv6_address: String::new(),
+                        };
+                        (c.id.to_string(), r)
+                    })
+                    .collect();
+                Ok(NetworkResource::new(&n, containers))
+            })
+            .await?;
+            Ok(json_response(StatusCode::OK, &resource))
+        }
+        (&Method::POST, ["netloom", "attach"]) => {
+            let body: AttachRequestBody = read_json(req).await?;
+            let netns: std::path::PathBuf = match (body.netns.is_empty(), body.pid) {
+                (false, None) => body.netns.clone().into(),
+                (true, Some(pid)) => format!("/proc/{pid}/ns/net").into(),
+                _ => {
+                    return Err(ApiError::bad_request(
+                        "give exactly one of Netns (a namespace file) or Pid",
+                    ));
+                }
+            };
+            let request = AttachRequest {
+                network: body.network,
+                name: body.name,
+                netns,
+                ip: body.ipv4_address,
+                mac: body.mac_address,
+                aliases: body.aliases,
+            };
+            let a = blocking(engine.clone(), move |e| Ok(e.attach(request)?)).await?;
+            if let Err(err) = planes.plug(&a).await {
+                // Undo the record so that nothing half-done stays behind.
+                let (id, net) = (a.container.id.to_string(), a.network.id.to_string());
+                if let Err(undo) = blocking(engine, move |e| Ok(e.detach(&id, Some(&net))?)).await {
+                    warn!(error = %undo.message, "undoing a failed attach failed");
+                }
+                return Err(ApiError::internal(format!(
+                    "cannot plug {} into {}: {err}",
+                    a.endpoint.ifname,
+                    a.container.netns().display()
+                )));
+            }
+            info!(sandbox = %a.container.name, network = %a.network.name, ip = %a.endpoint.ip, "namespace attached");
+            let prefix = a
+                .network
+                .ipam
+                .as_ref()
+                .map_or(32, |i| i.subnet.prefix_len());
+            let resp = AttachResponse {
+                id: a.container.id.to_string(),
+                name: a.container.name.to_string(),
+                endpoint_id: a.endpoint.id.to_string(),
+                interface: a.endpoint.ifname.clone(),
+                ipv4_address: format!("{}/{prefix}", a.endpoint.ip),
+                mac_address: a.endpoint.mac.to_string(),
+                gateway: a
+                    .network
+                    .ipam
+                    .as_ref()
+                    .map(|i| i.gateway.to_string())
+                    .unwrap_or_default(),
+            };
+            Ok(json_response(StatusCode::CREATED, &resp))
+        }
+        (&Method::GET, ["netloom", "stats"]) => Ok(json_response(StatusCode::OK, &planes.stats())),
+        (&Method::POST, ["netloom", "detach"]) => {
+            let body: DetachRequestBody = read_json(req).await?;
+            let network = Some(body.network).filter(|n| !n.is_empty());
+            let (c, endpoints) = blocking(engine, move |e| {
+                Ok(e.detach(&body.name, network.as_deref())?)
+            })
+            .await?;
+            planes.unplug(&c, &endpoints).await;
+            info!(sandbox = %c.name, count = endpoints.len(), "namespace detached");
+            let resp = DetachResponse {
+                interfaces: endpoints.iter().map(|e| e.ifname.clone()).collect(),
+            };
+            Ok(json_response(StatusCode::OK, &resp))
         }
         (&Method::DELETE, ["networks", id]) => {
             let id = decode_segment(id)?;

@@ -1,0 +1,373 @@
+//! The data path: one task per port reads its TAP in batches, asks [`decide`] what to do with
+//! each frame, and writes it to the destination TAPs; the gateway's own answers (ARP, ICMP
+//! echo) go straight back to the asking port.
+//!
+//! Hot-path rules (STYLE.md): nothing is allocated per frame (each port task owns its read and
+//! reply buffers; the port map is an `ArcSwap` snapshot), the bridge's mutex is held only
+//! around `decide()` and never across a syscall, reads are batched until `EAGAIN`, a write the
+//! kernel will not take at once is dropped and counted instead of waited for, and every drop
+//! is counted switch-wide and on its port with its reason.
+
+use std::collections::HashMap;
+use std::io::ErrorKind;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use crate::counters::{Counters, DropReason, PortCounters, PortStats};
+use crate::domain::{DomainConfig, DomainId};
+use crate::forward::{
+    Action, Bridge, BridgeError, Gateway, PortId, PortPolicy, TableConfig, Timestamp, decide,
+};
+use crate::frame::{FrameView, MAX_READ_LEN, VNET_HDR_LEN};
+use crate::gateway::{self, GatewayAddr};
+use crate::tap::{AsyncTap, IoFailure};
+
+/// How often a port task expires aged entries of its domain's learning table.
+const EXPIRE_EVERY: Duration = Duration::from_secs(5);
+
+/// One port's device and counters, shared by its reader task and by writers on other ports.
+#[derive(Debug)]
+struct PortIo {
+    tap: AsyncTap,
+    counters: PortCounters,
+}
+
+type PortMap = HashMap<PortId, Arc<PortIo>>;
+
+/// What every port task of a domain shares.
+#[derive(Debug)]
+struct DomainShared {
+    bridge: Mutex<Bridge>,
+    ports: ArcSwap<PortMap>,
+    gateway: GatewayAddr,
+    gateway_port: PortId,
+    counters: Arc<Counters>,
+    epoch: Instant,
+    last_expire_ms: AtomicU64,
+}
+
+impl DomainShared {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_elapsed(self.epoch.elapsed())
+    }
+
+    fn drop_frame(&self, port: &PortIo, reason: DropReason) {
+        self.counters.count_drop(reason);
+        port.counters.count_drop(reason);
+    }
+
+    /// Writes one frame (virtio-net header included) to `dst`, counting the outcome on it.
+    fn send(&self, dst: &PortIo, frame: &[u8]) {
+        match dst.tap.try_write(frame) {
+            Ok(_) => dst.counters.count_tx(frame.len() - VNET_HDR_LEN),
+            Err(e) => {
+                let reason = match IoFailure::of(&e) {
+                    IoFailure::WouldBlock => DropReason::TxFull,
+                    IoFailure::Down => DropReason::TxDown,
+                    IoFailure::Rejected => DropReason::TxRejected,
+                    IoFailure::Gone | IoFailure::Other => DropReason::TxError,
+                };
+                self.drop_frame(dst, reason);
+            }
+        }
+    }
+
+    fn maybe_expire(&self) {
+        let now = self.now();
+        let last = self.last_expire_ms.load(Ordering::Relaxed);
+        let due = now.millis().saturating_sub(last) >= EXPIRE_EVERY.as_millis() as u64;
+        if due
+            && self
+                .last_expire_ms
+                .compare_exchange(last, now.millis(), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            let expired = self
+                .bridge
+                .lock()
+                .expect("bridge lock poisoned")
+                .expire(now);
+            if expired > 0 {
+                debug!(expired, "learned MACs aged out");
+            }
+        }
+    }
+
+    /// Handles one frame read from `ingress` (`frame` starts with its virtio-net header).
+    fn forward(&self, ingress: PortId, io: &PortIo, frame: &mut [u8], reply: &mut Vec<u8>) {
+        io.counters
+            .count_rx(frame.len().saturating_sub(VNET_HDR_LEN));
+        if frame.len() > MAX_READ_LEN {
+            return self.drop_frame(io, DropReason::Oversize);
+        }
+        let (action, header) = {
+            let view = match FrameView::parse_vnet(frame) {
+                Ok(v) => v,
+                Err(e) => return self.drop_frame(io, e.reason()),
+            };
+            let now = self.now();
+            let action = {
+                let mut bridge = self.bridge.lock().expect("bridge lock poisoned");
+                decide(&mut bridge, &view, ingress, now)
+            };
+            match action {
+                Action::Drop(reason) => return self.drop_frame(io, reason),
+                Action::Gateway => return self.answer(io, &view, reply),
+                Action::Unicast(dst) if dst == self.gateway_port => {
+                    return self.answer(io, &view, reply);
+                }
+                // Forwarded frames keep their offload request (TAP to TAP needs no software
+                // segmentation), minus DATA_VALID: the receiving kernel must verify what a
+                // container sent.
+                _ => (action, view.offload().forwarded().to_bytes()),
+            }
+        };
+        frame[..VNET_HDR_LEN].copy_from_slice(&header);
+        let ports = self.ports.load();
+        match action {
+            Action::Unicast(dst) => match ports.get(&dst) {
+                Some(p) => self.send(p, frame),
+                None => self.drop_frame(io, DropReason::UnknownPort),
+            },
+            Action::Flood => {
+                for (id, p) in ports.iter() {
+                    if *id != ingress {
+                        self.send(p, frame);
+                    }
+                }
+            }
+            Action::Gateway | Action::Drop(_) => unreachable!("handled above"),
+        }
+    }
+
+    /// The gateway answers `view` back to the port it came from, if it has an answer.
+    fn answer(&self, io: &PortIo, view: &FrameView<'_>, reply: &mut Vec<u8>) {
+        reply.clear();
+        reply.extend_from_slice(&[0; VNET_HDR_LEN]);
+        match gateway::respond(self.gateway, view, reply) {
+            Ok(true) => self.send(io, reply),
+            Ok(false) => {}
+            Err(reason) => self.drop_frame(io, reason),
+        }
+    }
+}
+
+/// Reads `io` until cancelled or its device disappears.
+async fn port_task(
+    shared: Arc<DomainShared>,
+    port: PortId,
+    io: Arc<PortIo>,
+    cancel: CancellationToken,
+) {
+    // One frame more than the largest legal one, so an oversize read is recognised.
+    let mut buf = vec![0u8; MAX_READ_LEN + 1];
+    let mut reply = Vec::with_capacity(2048);
+    loop {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => return,
+            r = io.tap.readable() => if let Err(e) = r {
+                warn!(port = port.0, error = %e, "port stopped: readiness failed");
+                return;
+            },
+        }
+        loop {
+            match io.tap.try_read(&mut buf) {
+                Ok(n) => shared.forward(port, &io, &mut buf[..n], &mut reply),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    if IoFailure::of(&e) == IoFailure::Gone {
+                        warn!(
+                            port = port.0,
+                            tap = io.tap.name(),
+                            "port stopped: its device was deleted"
+                        );
+                        return;
+                    }
+                    shared.drop_frame(&io, DropReason::RxError);
+                    debug!(port = port.0, error = %e, "read failed");
+                    break;
+                }
+            }
+        }
+        shared.maybe_expire();
+    }
+}
+
+/// A domain's live data path: its shared state and its port tasks.
+#[derive(Debug)]
+struct DomainPath {
+    shared: Arc<DomainShared>,
+    tasks: HashMap<PortId, CancellationToken>,
+}
+
+/// Every domain's data path; owned by the switch task.
+#[derive(Debug)]
+pub(crate) struct DataPath {
+    domains: HashMap<DomainId, DomainPath>,
+    port_domain: HashMap<PortId, DomainId>,
+    next_port: u32,
+    counters: Arc<Counters>,
+    epoch: Instant,
+    cancel: CancellationToken,
+}
+
+impl DataPath {
+    pub(crate) fn new(counters: Arc<Counters>, cancel: CancellationToken) -> DataPath {
+        DataPath {
+            domains: HashMap::new(),
+            port_domain: HashMap::new(),
+            next_port: 0,
+            counters,
+            epoch: Instant::now(),
+            cancel,
+        }
+    }
+
+    fn port_id(&mut self) -> PortId {
+        self.next_port += 1;
+        PortId(self.next_port)
+    }
+
+    /// Sets up the data path of a domain the switch has just accepted.
+    pub(crate) fn add_domain(
+        &mut self,
+        id: DomainId,
+        config: &DomainConfig,
+    ) -> Result<(), BridgeError> {
+        let gw = GatewayAddr::derived(config.gateway);
+        let gateway_port = self.port_id();
+        let bridge = Bridge::new(
+            config,
+            Gateway {
+                port: gateway_port,
+                mac: gw.mac,
+            },
+            TableConfig::default(),
+        )?;
+        let shared = Arc::new(DomainShared {
+            bridge: Mutex::new(bridge),
+            ports: ArcSwap::from_pointee(PortMap::new()),
+            gateway: gw,
+            gateway_port,
+            counters: self.counters.clone(),
+            epoch: self.epoch,
+            last_expire_ms: AtomicU64::new(0),
+        });
+        self.domains.insert(
+            id,
+            DomainPath {
+                shared,
+                tasks: HashMap::new(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Stops every port of a removed domain.
+    pub(crate) fn remove_domain(&mut self, id: DomainId) {
+        if let Some(d) = self.domains.remove(&id) {
+            for (port, token) in d.tasks {
+                token.cancel();
+                self.port_domain.remove(&port);
+            }
+        }
+    }
+
+    /// Adds a TAP as a port of `domain` under `policy` and starts reading it.
+    pub(crate) fn add_port(
+        &mut self,
+        domain: DomainId,
+        policy: PortPolicy,
+        tap: AsyncTap,
+    ) -> Result<PortId, PortError> {
+        let port = self.port_id();
+        let d = self
+            .domains
+            .get_mut(&domain)
+            .ok_or(PortError::UnknownDomain)?;
+        d.shared
+            .bridge
+            .lock()
+            .expect("bridge lock poisoned")
+            .add_port(port, policy)
+            .map_err(PortError::Bridge)?;
+        let io = Arc::new(PortIo {
+            tap,
+            counters: PortCounters::default(),
+        });
+        d.shared.ports.rcu(|map| {
+            let mut map = PortMap::clone(map);
+            map.insert(port, io.clone());
+            map
+        });
+        let token = self.cancel.child_token();
+        tokio::spawn(port_task(d.shared.clone(), port, io, token.clone()));
+        d.tasks.insert(port, token);
+        self.port_domain.insert(port, domain);
+        Ok(port)
+    }
+
+    /// Stops and forgets a port; with `delete`, its device disappears once closed.
+    pub(crate) fn remove_port(&mut self, port: PortId, delete: bool) -> Result<(), PortError> {
+        let domain = self
+            .port_domain
+            .remove(&port)
+            .ok_or(PortError::UnknownPort)?;
+        let d = self
+            .domains
+            .get_mut(&domain)
+            .ok_or(PortError::UnknownDomain)?;
+        if let Some(token) = d.tasks.remove(&port) {
+            token.cancel();
+        }
+        let _ = d
+            .shared
+            .bridge
+            .lock()
+            .expect("bridge lock poisoned")
+            .remove_port(port);
+        let mut removed = None;
+        d.shared.ports.rcu(|map| {
+            let mut map = PortMap::clone(map);
+            removed = map.remove(&port);
+            map
+        });
+        if let (true, Some(io)) = (delete, removed)
+            && let Err(e) = io.tap.set_persist(false)
+        {
+            warn!(port = port.0, error = %e, "cannot clear the persist flag; the device stays");
+        }
+        Ok(())
+    }
+
+    /// A port's counters.
+    pub(crate) fn port_stats(&self, port: PortId) -> Option<PortStats> {
+        let domain = self.port_domain.get(&port)?;
+        let d = self.domains.get(domain)?;
+        d.shared
+            .ports
+            .load()
+            .get(&port)
+            .map(|io| io.counters.snapshot())
+    }
+}
+
+/// Why a port could not be added or removed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PortError {
+    /// The domain does not exist.
+    #[error("the domain does not exist")]
+    UnknownDomain,
+    /// The port does not exist.
+    #[error("the port does not exist")]
+    UnknownPort,
+    /// The bridge refused the port's policy.
+    #[error("the bridge refused the port")]
+    Bridge(#[source] BridgeError),
+}
