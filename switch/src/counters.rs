@@ -408,6 +408,8 @@ mod tests {
                 (Reason::DuplicateDomain, 0),
                 (Reason::UnknownDomain, 2),
                 (Reason::InvalidConfig, 1),
+                (Reason::UnknownPort, 0),
+                (Reason::PortRefused, 0),
             ]
         );
     }
