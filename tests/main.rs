@@ -9,5 +9,6 @@
 
 mod api;
 mod common;
+mod containers;
 mod dataplane;
 mod durability;

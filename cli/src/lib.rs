@@ -4,8 +4,10 @@
 pub mod api;
 pub mod client;
 pub mod commands;
+pub mod containers;
 pub mod daemon;
 pub mod format;
 pub mod model;
 pub mod paths;
+pub mod shim;
 pub mod store;

@@ -30,6 +30,13 @@ fn main() -> ExitCode {
             return ExitCode::from(status.code);
         }
     };
+    // The shim and exec helpers enter namespaces and must run on the main thread, before any
+    // runtime thread exists.
+    let cli = match cli.command {
+        netloom::commands::Command::Shim(args) => return netloom::shim::run(args),
+        netloom::commands::Command::ExecIn(args) => return netloom::shim::exec_main(args),
+        command => Cli { command, ..cli },
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -348,6 +348,104 @@ pub enum SandboxKind {
         /// The namespace file (`/proc/PID/ns/net`, `/run/netns/NAME`, ...).
         netns: PathBuf,
     },
+    /// A container netloom runs (`netloom run`): a host command in its own namespaces.
+    Managed(Box<Managed>),
+}
+
+/// `--network` of a container, parsed once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NetworkMode {
+    /// The default bridge or a user network (given by name or id; stored as the network id).
+    Bridge(NetworkId),
+    /// The host's network namespace.
+    Host,
+    /// Its own namespace with only `lo`.
+    None,
+    /// Another container's namespace.
+    Container(ContainerId),
+}
+
+/// Per-network settings a container asks for (`--ip`, `--mac-address`, `--network-alias`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointSettings {
+    /// A fixed address.
+    pub ip: Option<Ipv4Addr>,
+    /// A fixed MAC.
+    pub mac: Option<MacAddr>,
+    /// Extra DNS names.
+    pub aliases: Vec<String>,
+}
+
+/// How a container was created.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerConfig {
+    /// The command and its arguments.
+    pub cmd: Vec<String>,
+    /// `--hostname` (default: the 12-character short id).
+    pub hostname: Option<String>,
+    /// The networks it is connected to, in connection order (`eth0` first), with settings.
+    pub networks: Vec<(NetworkId, EndpointSettings)>,
+    /// `--dns`.
+    pub dns: Vec<String>,
+    /// `--dns-search`.
+    pub dns_search: Vec<String>,
+    /// `--dns-option`.
+    pub dns_options: Vec<String>,
+    /// `--add-host`.
+    pub extra_hosts: Vec<String>,
+    /// `-t`.
+    pub tty: bool,
+    /// `-i`.
+    pub open_stdin: bool,
+}
+
+/// Where a container is in its life.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    /// Created, never started.
+    #[default]
+    Created,
+    /// Its process runs.
+    Running,
+    /// Its process ended.
+    Exited,
+}
+
+impl Status {
+    /// Docker's name for the state.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Exited => "exited",
+        }
+    }
+}
+
+/// A managed container's run state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunState {
+    /// Created, running or exited.
+    pub status: Status,
+    /// The shim's pid while running (the shim holds the namespaces).
+    pub pid: Option<u32>,
+    /// The last exit code.
+    pub exit_code: i32,
+    /// When it last started.
+    pub started_at: Option<DateTime<FixedOffset>>,
+    /// When it last stopped.
+    pub finished_at: Option<DateTime<FixedOffset>>,
+}
+
+/// A container netloom runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Managed {
+    /// `--network` mode.
+    pub mode: NetworkMode,
+    /// Create-time settings.
+    pub config: ContainerConfig,
+    /// Run state.
+    pub state: RunState,
 }
 
 /// A container or foreign sandbox as the store keeps it.
@@ -364,11 +462,28 @@ pub struct ContainerRecord {
 }
 
 impl ContainerRecord {
-    /// The network namespace its endpoints are plugged into.
-    pub fn netns(&self) -> &std::path::Path {
+    /// The network namespace its endpoints are plugged into: the foreign file, or the running
+    /// shim's namespace (`None` for a managed container that is not running).
+    pub fn netns(&self) -> Option<PathBuf> {
         match &self.kind {
-            SandboxKind::Foreign { netns } => netns,
+            SandboxKind::Foreign { netns } => Some(netns.clone()),
+            SandboxKind::Managed(m) => m.state.pid.map(|pid| format!("/proc/{pid}/ns/net").into()),
         }
+    }
+
+    /// The managed part, if netloom runs this container.
+    pub fn managed(&self) -> Option<&Managed> {
+        match &self.kind {
+            SandboxKind::Managed(m) => Some(m),
+            SandboxKind::Foreign { .. } => None,
+        }
+    }
+
+    /// The hostname (`--hostname`, or the short id as Docker does).
+    pub fn hostname(&self) -> String {
+        self.managed()
+            .and_then(|m| m.config.hostname.clone())
+            .unwrap_or_else(|| self.id.short().to_owned())
     }
 }
 

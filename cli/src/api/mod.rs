@@ -1,6 +1,7 @@
 //! The Docker Engine API subset netloom speaks: wire types, filters, and the one place where
 //! typed errors become Docker's user-facing texts and HTTP statuses.
 
+pub mod containers;
 pub mod filters;
 pub mod types;
 
@@ -95,6 +96,22 @@ impl ApiError {
     }
 }
 
+impl From<crate::daemon::runtime::RuntimeError> for ApiError {
+    fn from(e: crate::daemon::runtime::RuntimeError) -> Self {
+        use crate::daemon::runtime::RuntimeError as R;
+        match e {
+            R::Engine(e) => e.into(),
+            R::Setup(m) => {
+                ApiError::internal(format!("failed to set up container networking: {m}"))
+            }
+            R::NotRunning(id) => ApiError {
+                status: StatusCode::CONFLICT,
+                message: format!("container {id} is not running"),
+            },
+        }
+    }
+}
+
 impl From<FilterError> for ApiError {
     fn from(e: FilterError) -> Self {
         ApiError::bad_request(e.to_string())
@@ -108,7 +125,11 @@ impl From<EngineError> for ApiError {
             EngineError::NetworkNotFound(_) | EngineError::ContainerNotFound(_) => {
                 StatusCode::NOT_FOUND
             }
-            EngineError::NetworkExists(_) | EngineError::NameInUse { .. } => StatusCode::CONFLICT,
+            EngineError::NetworkExists(_)
+            | EngineError::NameInUse { .. }
+            | EngineError::OwnerNotRunning(_)
+            | EngineError::RemoveRunning(_) => StatusCode::CONFLICT,
+            EngineError::Spawn(_) => StatusCode::INTERNAL_SERVER_ERROR,
             EngineError::ActiveEndpoints { .. } | EngineError::AlreadyAttached { .. } => {
                 StatusCode::FORBIDDEN
             }

@@ -4,6 +4,7 @@
 //! that parse docker's messages and exit codes work unchanged.
 
 pub mod attach;
+pub mod container;
 pub mod daemon;
 pub mod network;
 pub mod system;
@@ -15,6 +16,7 @@ use clap::{Parser, Subcommand};
 
 use crate::client::Client;
 use crate::paths;
+use container::NamesAction;
 
 /// netloom: Docker-style container networking in userspace.
 #[derive(Debug, Parser)]
@@ -64,6 +66,32 @@ pub enum Command {
     Detach(attach::DetachCmd),
     /// Show the switch's drop counters by reason.
     Stats(system::StatsCmd),
+    /// Create and run a new container from a host command.
+    Run(container::RunCmd),
+    /// Create a new container.
+    Create(container::CreateCmd),
+    /// Start one or more stopped containers.
+    Start(container::NamesCmd),
+    /// Stop one or more running containers.
+    Stop(container::NamesCmd),
+    /// Restart one or more containers.
+    Restart(container::NamesCmd),
+    /// Remove one or more containers.
+    Rm(container::NamesCmd),
+    /// Fetch the logs of a container.
+    Logs(container::NamesCmd),
+    /// List containers.
+    Ps(container::PsCmd),
+    /// Return low-level information on containers.
+    Inspect(container::InspectCmd),
+    /// Execute a command in a running container.
+    Exec(container::ExecCmd),
+    /// Internal: the per-container process that enters the namespaces and runs the command.
+    #[command(name = "_shim", hide = true)]
+    Shim(crate::shim::ShimArgs),
+    /// Internal: runs a command inside a running container's namespaces.
+    #[command(name = "_exec", hide = true)]
+    ExecIn(crate::shim::ExecArgs),
 }
 
 /// An error that carries its own exit status, like docker's `cli.StatusError`: `message` is
@@ -101,6 +129,16 @@ pub(crate) fn usage_line(path: &str) -> &'static str {
         "netloom attach" => "netloom attach [OPTIONS] NETWORK (--netns PATH | --pid PID)",
         "netloom detach" => "netloom detach [OPTIONS] NAME",
         "netloom stats" => "netloom stats",
+        "netloom run" => "netloom run [OPTIONS] [--] COMMAND [ARG...]",
+        "netloom create" => "netloom create [OPTIONS] [--] COMMAND [ARG...]",
+        "netloom start" => "netloom start [OPTIONS] CONTAINER [CONTAINER...]",
+        "netloom stop" => "netloom stop [OPTIONS] CONTAINER [CONTAINER...]",
+        "netloom restart" => "netloom restart [OPTIONS] CONTAINER [CONTAINER...]",
+        "netloom rm" => "netloom rm [OPTIONS] CONTAINER [CONTAINER...]",
+        "netloom logs" => "netloom logs [OPTIONS] CONTAINER",
+        "netloom ps" => "netloom ps [OPTIONS]",
+        "netloom inspect" => "netloom inspect [OPTIONS] CONTAINER [CONTAINER...]",
+        "netloom exec" => "netloom exec [OPTIONS] CONTAINER COMMAND [ARG...]",
         _ => "netloom [OPTIONS] COMMAND",
     }
 }
@@ -163,7 +201,10 @@ fn command_path(argv: &[String]) -> String {
                     }
                 }
             }
-            "daemon" | "version" | "info" | "attach" | "detach" | "stats" => path.push(first),
+            "daemon" | "version" | "info" | "attach" | "detach" | "stats" | "run" | "create"
+            | "start" | "stop" | "restart" | "rm" | "logs" | "ps" | "inspect" | "exec" => {
+                path.push(first)
+            }
             _ => {}
         }
     }
@@ -254,6 +295,19 @@ impl Cli {
             Command::Attach(cmd) => cmd.run(&Client::new(&socket)).await,
             Command::Detach(cmd) => cmd.run(&Client::new(&socket)).await,
             Command::Stats(cmd) => cmd.run(&Client::new(&socket)).await,
+            Command::Run(cmd) => cmd.run(&Client::new(&socket)).await,
+            Command::Create(cmd) => cmd.run(&Client::new(&socket)).await,
+            Command::Start(cmd) => cmd.run(&Client::new(&socket), NamesAction::Start).await,
+            Command::Stop(cmd) => cmd.run(&Client::new(&socket), NamesAction::Stop).await,
+            Command::Restart(cmd) => cmd.run(&Client::new(&socket), NamesAction::Restart).await,
+            Command::Rm(cmd) => cmd.run(&Client::new(&socket), NamesAction::Rm).await,
+            Command::Logs(cmd) => cmd.run(&Client::new(&socket), NamesAction::Logs).await,
+            Command::Ps(cmd) => cmd.run(&Client::new(&socket)).await,
+            Command::Inspect(cmd) => cmd.run(&Client::new(&socket)).await,
+            Command::Exec(cmd) => cmd.run(&Client::new(&socket)).await,
+            Command::Shim(_) | Command::ExecIn(_) => {
+                unreachable!("main() runs _shim and _exec before starting the runtime")
+            }
         }
     }
 }
@@ -264,6 +318,12 @@ mod tests {
 
     fn argv(s: &str) -> Vec<String> {
         s.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn the_command_tree_is_consistent() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
     }
 
     #[test]

@@ -151,6 +151,41 @@ pub enum EngineError {
     /// A specific address could not be had.
     #[error("{0}")]
     Address(#[source] netloom_ipam::AllocError),
+    /// A container needs a command (netloom runs host commands; there are no images).
+    #[error(
+        "no command specified: give the command to run after the options, e.g. netloom run --name c1 -- sleep 60"
+    )]
+    NoCommand,
+    /// `-p` with `--network container:X`.
+    #[error("conflicting options: port publishing and the container type network mode")]
+    PublishWithContainerMode,
+    /// `container:` mode whose owner does not run.
+    #[error("cannot join network of a non running container: {0}")]
+    OwnerNotRunning(String),
+    /// `start` of a running container.
+    #[error("container {0} is already running")]
+    AlreadyRunning(String),
+    /// `rm` of a running container without `-f`.
+    #[error(
+        "cannot remove container \"{0}\": container is running: stop the container before removing or force remove"
+    )]
+    RemoveRunning(String),
+    /// A container operation on a namespace attached with `netloom attach`.
+    #[error("{0} is an attached namespace, not a container netloom runs: use netloom detach")]
+    NotManaged(String),
+    /// Connecting a container that shares another's (or the host's) namespace.
+    #[error(
+        "container sharing network namespace with another container or host cannot be connected to any other network"
+    )]
+    SharedNamespace,
+    /// `detach` of a container netloom runs.
+    #[error(
+        "{0} is a container netloom runs, not an attached namespace: use netloom network disconnect, stop or rm"
+    )]
+    IsManaged(String),
+    /// Starting the container's process failed.
+    #[error("failed to create task for container: {0}")]
+    Spawn(String),
     /// The sandbox is not on that network.
     #[error("container {container} is not connected to network {network}")]
     NotConnected {
@@ -250,7 +285,8 @@ pub struct Engine {
     data_root: PathBuf,
 }
 
-fn now() -> DateTime<FixedOffset> {
+/// The daemon's clock, with its local offset (as Docker reports times).
+pub(crate) fn now() -> DateTime<FixedOffset> {
     Local::now().fixed_offset()
 }
 
@@ -264,7 +300,7 @@ pub enum Lookup {
 }
 
 /// Finds a network the way Docker does: exact id, then exact name, then a unique id prefix.
-fn find<'a>(
+pub(crate) fn find<'a>(
     networks: &'a [NetworkRecord],
     term: &str,
     lookup: Lookup,
@@ -291,7 +327,7 @@ fn find<'a>(
 }
 
 /// Finds a container by exact id, exact name, or unique id prefix (Docker's order).
-fn find_container<'a>(
+pub(crate) fn find_container<'a>(
     containers: &'a [ContainerRecord],
     term: &str,
 ) -> Result<&'a ContainerRecord, EngineError> {
@@ -313,7 +349,7 @@ fn find_container<'a>(
 }
 
 /// The lowest free address of the network (or the requested one), given every endpoint.
-fn allocate_address(
+pub(crate) fn allocate_address(
     network: &NetworkRecord,
     ipam: &IpamRecord,
     endpoints: &[EndpointRecord],
@@ -660,7 +696,7 @@ impl Engine {
                 .as_ref()
                 .and_then(|n| containers.iter().find(|c| &c.name == n));
             let container = match existing {
-                Some(c) if c.netns() == netns => c.clone(),
+                Some(c) if c.netns().as_ref() == Some(&netns) => c.clone(),
                 Some(c) => {
                     return Err(EngineError::NameInUse {
                         name: c.name.to_string(),
@@ -728,6 +764,9 @@ impl Engine {
         self.store.write(|tx| {
             let containers = tx.containers()?;
             let container = find_container(&containers, term)?.clone();
+            if container.managed().is_some() {
+                return Err(EngineError::IsManaged(container.name.to_string()));
+            }
             let endpoints: Vec<EndpointRecord> = tx
                 .endpoints()?
                 .into_iter()
@@ -780,16 +819,5 @@ impl Engine {
             }
             Ok(removed)
         })
-    }
-
-    /// `network connect`: like Docker, the container is resolved first; containers do not exist
-    /// yet in this daemon, so every container is unknown.
-    pub fn connect(&self, _network: &str, container: &str) -> Result<(), EngineError> {
-        Err(EngineError::ContainerNotFound(container.to_owned()))
-    }
-
-    /// `network disconnect`: see [`Engine::connect`].
-    pub fn disconnect(&self, _network: &str, container: &str) -> Result<(), EngineError> {
-        Err(EngineError::ContainerNotFound(container.to_owned()))
     }
 }

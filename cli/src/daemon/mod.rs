@@ -1,8 +1,11 @@
 //! `netloom daemon`: the composition root (config → store → engine → API server).
 
+pub mod containers;
 pub mod engine;
+pub mod files;
 pub mod netconf;
 pub mod planes;
+pub mod runtime;
 pub mod server;
 
 use std::fs;
@@ -201,7 +204,19 @@ pub async fn run(config: DaemonConfig, shutdown: CancellationToken) -> Result<()
         version = env!("CARGO_PKG_VERSION"),
         "netloom daemon listening"
     );
-    server::serve(listener, engine, planes, shutdown.clone()).await;
+    let runtime = runtime::Runtime::new(engine.clone(), planes.clone()).map_err(|source| {
+        DaemonError::Listen {
+            path: config.socket.clone(),
+            source,
+        }
+    })?;
+    runtime.adopt().await?;
+    let app = Arc::new(server::App {
+        engine,
+        planes,
+        runtime,
+    });
+    server::serve(listener, app, shutdown.clone()).await;
     shutdown.cancel();
     while tasks.join_next().await.is_some() {}
     Ok(())

@@ -153,6 +153,23 @@ pub async fn configure(netns: &Path, cfg: &IfConfig) -> Result<(), NetconfError>
     result
 }
 
+/// Sets `lo` up inside the namespace (a new namespace starts with it down).
+pub async fn lo_up(netns: &Path) -> Result<(), NetconfError> {
+    let (handle, conn) = handle_in(netns).await?;
+    let result = async {
+        let lo = link_index(&handle, "lo").await?;
+        handle
+            .link()
+            .set(LinkUnspec::new_with_index(lo).up().build())
+            .execute()
+            .await
+            .map_err(req("setting lo up"))
+    }
+    .await;
+    conn.abort();
+    result
+}
+
 /// Deletes an interface inside the namespace (a missing one is not an error).
 pub async fn delete_link(netns: &Path, ifname: &str) -> Result<(), NetconfError> {
     let (handle, conn) = handle_in(netns).await?;

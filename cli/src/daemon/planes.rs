@@ -6,6 +6,7 @@
 //! therefore converges without knowing what happened before.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use netloom_dns::{RecordStore, Records};
@@ -145,12 +146,12 @@ impl Planes {
     /// Plumbs a new endpoint: a persistent TAP named after the endpoint's interface inside the
     /// sandbox's namespace, configured over netlink, then added to the network's switch domain
     /// under the endpoint's MAC/IP policy. On failure nothing is left behind.
-    pub async fn plug(&self, a: &Attached) -> Result<(), PlugError> {
+    pub async fn plug(&self, netns: &Path, a: &Attached) -> Result<(), PlugError> {
         let domain = self
             .domain_of(&a.network.id)
             .await
             .ok_or_else(|| PlugError::NoDomain(a.network.name.to_string()))?;
-        let netns = a.container.netns().to_owned();
+        let netns = netns.to_owned();
         let config = TapConfig::new(a.endpoint.ifname.clone()).persistent(true);
         let tap = {
             let netns = netns.clone();
@@ -194,19 +195,27 @@ impl Planes {
     /// Takes endpoints off the switch and deletes their interfaces. Keeps going after a failure
     /// and logs each one: an endpoint is gone from the store either way.
     pub async fn unplug(&self, container: &ContainerRecord, endpoints: &[EndpointRecord]) {
+        self.unplug_in(container.netns().as_deref(), endpoints)
+            .await;
+    }
+
+    /// Like [`Planes::unplug`], with the namespace given (or unknown: then only the switch
+    /// ports are removed, which deletes the TAPs netloom holds).
+    pub async fn unplug_in(&self, netns: Option<&Path>, endpoints: &[EndpointRecord]) {
         for e in endpoints {
             let port = self.ports.lock().await.remove(&e.id);
-            match port {
-                Some(port) => {
+            match (port, netns) {
+                (Some(port), _) => {
                     if let Err(err) = self.switch.remove_port(port, true).await {
                         warn!(endpoint = %e.id.short(), error = %err, "switch port removal failed");
                     }
                 }
-                None => {
-                    if let Err(err) = netconf::delete_link(container.netns(), &e.ifname).await {
+                (None, Some(netns)) => {
+                    if let Err(err) = netconf::delete_link(netns, &e.ifname).await {
                         warn!(endpoint = %e.id.short(), error = %err, "interface removal failed");
                     }
                 }
+                (None, None) => {}
             }
         }
     }
@@ -225,7 +234,7 @@ impl Planes {
             let Some(domain) = self.domain_of(&e.network).await else {
                 continue;
             };
-            let netns = c.netns().to_owned();
+            let Some(netns) = c.netns() else { continue };
             let config = TapConfig::new(e.ifname.clone()).persistent(true);
             let tap =
                 tokio::task::spawn_blocking(move || Tap::attach_existing(&netns, &config)).await;

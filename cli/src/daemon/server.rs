@@ -16,6 +16,7 @@ use tokio::net::UnixListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::api::containers::ContainerCreateBody;
 use crate::api::filters::Filters;
 use crate::api::types::{
     AttachRequestBody, AttachResponse, DetachRequestBody, DetachResponse, EndpointResource,
@@ -23,8 +24,11 @@ use crate::api::types::{
     NetworkDisconnectRequest, NetworkPruneResponse, NetworkResource, to_go_json,
 };
 use crate::api::{ApiError, ApiVersion, MAX_API_VERSION};
+use crate::daemon::containers::Connected;
 use crate::daemon::engine::{AttachRequest, CreateNetwork, Engine, EngineError};
 use crate::daemon::planes::Planes;
+use crate::daemon::runtime::{Runtime, RuntimeError};
+use crate::model::{ContainerRecord, Status};
 
 /// Largest request body accepted (API bodies are small JSON documents).
 pub const MAX_BODY_BYTES: usize = 1 << 20;
@@ -33,13 +37,19 @@ pub const MAX_CONNECTIONS: usize = 256;
 
 type Body = Full<Bytes>;
 
+/// What request handlers work with: the control plane, the data plane and the runtime.
+#[derive(Debug)]
+pub struct App {
+    /// Networks, containers, the store.
+    pub engine: Arc<Engine>,
+    /// Switch domains, ports, DNS snapshots.
+    pub planes: Arc<Planes>,
+    /// Container processes.
+    pub runtime: Arc<Runtime>,
+}
+
 /// Serves the API on `listener` until `shutdown` is cancelled.
-pub async fn serve(
-    listener: UnixListener,
-    engine: Arc<Engine>,
-    planes: Arc<Planes>,
-    shutdown: CancellationToken,
-) {
+pub async fn serve(listener: UnixListener, app: Arc<App>, shutdown: CancellationToken) {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let mut tasks = tokio::task::JoinSet::new();
     loop {
@@ -57,14 +67,12 @@ pub async fn serve(
                 }
             },
         };
-        let engine = engine.clone();
-        let planes = planes.clone();
+        let app = app.clone();
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
             let service = hyper::service::service_fn(move |req| {
-                let engine = engine.clone();
-                let planes = planes.clone();
-                async move { Ok::<_, Infallible>(handle(req, engine, planes).await) }
+                let app = app.clone();
+                async move { Ok::<_, Infallible>(handle(req, app).await) }
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service);
@@ -115,15 +123,12 @@ fn empty(status: StatusCode) -> Response<Body> {
     resp
 }
 
-async fn handle(
-    req: Request<Incoming>,
-    engine: Arc<Engine>,
-    planes: Arc<Planes>,
-) -> Response<Body> {
+async fn handle(req: Request<Incoming>, app: Arc<App>) -> Response<Body> {
+    let (engine, planes) = (app.engine.clone(), app.planes.clone());
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let mutating = method != Method::GET && method != Method::HEAD;
-    let resp = match route(req, engine.clone(), &planes).await {
+    let resp = match route(req, &app).await {
         Ok(r) => r,
         Err(e) => {
             debug!(%method, %path, status = e.status.as_u16(), message = %e.message, "request failed");
@@ -147,6 +152,44 @@ async fn handle(
         }
     }
     with_headers(resp)
+}
+
+/// The endpoint settings of a connect request (`--ip`, `--alias`, `--mac-address`).
+fn connect_settings(
+    config: Option<&serde_json::Value>,
+) -> Result<crate::model::EndpointSettings, ApiError> {
+    let Some(c) = config else {
+        return Ok(Default::default());
+    };
+    let ip = c["IPAMConfig"]["IPv4Address"].as_str().unwrap_or_default();
+    let ip = crate::daemon::containers::parse_ip(ip)?;
+    let mac = match c["MacAddress"].as_str().unwrap_or_default().trim() {
+        "" => None,
+        m => Some(
+            m.parse()
+                .map_err(|_| ApiError::from(EngineError::BadMac(m.to_owned())))?,
+        ),
+    };
+    let aliases = c["Aliases"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(crate::model::EndpointSettings { ip, mac, aliases })
+}
+
+/// `?t=N` of stop and restart (Docker's default: 10 s).
+fn stop_timeout(query: Option<&str>) -> Result<std::time::Duration, ApiError> {
+    match query_param(query, "t")? {
+        None => Ok(std::time::Duration::from_secs(10)),
+        Some(t) => t
+            .parse::<u64>()
+            .map(std::time::Duration::from_secs)
+            .map_err(|_| ApiError::bad_request(format!("invalid value for t: {t}"))),
+    }
 }
 
 /// Splits an optional `/v1.NN` prefix off the path.
@@ -176,6 +219,15 @@ fn is_route(method: &Method, segments: &[&str]) -> bool {
             | (&Method::POST, ["networks", _, "connect" | "disconnect"])
             | (&Method::POST, ["netloom", "attach" | "detach"])
             | (&Method::GET, ["netloom", "stats"])
+            | (&Method::POST, ["containers", "create"])
+            | (&Method::GET, ["containers", "json"])
+            | (&Method::GET, ["containers", _, "json" | "logs"])
+            | (
+                &Method::POST,
+                ["containers", _, "start" | "stop" | "restart" | "wait"]
+            )
+            | (&Method::DELETE, ["containers", _])
+            | (&Method::POST, ["netloom", "containers", _, "exec"])
     )
 }
 
@@ -248,11 +300,9 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::internal(format!("engine task failed: {e}")))?
 }
 
-async fn route(
-    req: Request<Incoming>,
-    engine: Arc<Engine>,
-    planes: &Planes,
-) -> Result<Response<Body>, ApiError> {
+async fn route(req: Request<Incoming>, app: &App) -> Result<Response<Body>, ApiError> {
+    let engine = app.engine.clone();
+    let planes = &*app.planes;
     let path = req.uri().path().to_owned();
     let query = req.uri().query().map(str::to_owned);
     let query = query.as_deref();
@@ -370,7 +420,8 @@ async fn route(
                 aliases: body.aliases,
             };
             let a = blocking(engine.clone(), move |e| Ok(e.attach(request)?)).await?;
-            if let Err(err) = planes.plug(&a).await {
+            let netns = a.container.netns().unwrap_or_default();
+            if let Err(err) = planes.plug(&netns, &a).await {
                 // Undo the record so that nothing half-done stays behind.
                 let (id, net) = (a.container.id.to_string(), a.network.id.to_string());
                 if let Err(undo) = blocking(engine, move |e| Ok(e.detach(&id, Some(&net))?)).await {
@@ -379,7 +430,7 @@ async fn route(
                 return Err(ApiError::internal(format!(
                     "cannot plug {} into {}: {err}",
                     a.endpoint.ifname,
-                    a.container.netns().display()
+                    netns.display()
                 )));
             }
             info!(sandbox = %a.container.name, network = %a.network.name, ip = %a.endpoint.ip, "namespace attached");
@@ -403,6 +454,165 @@ async fn route(
                     .unwrap_or_default(),
             };
             Ok(json_response(StatusCode::CREATED, &resp))
+        }
+        (&Method::POST, ["containers", "create"]) => {
+            let name = query_param(query, "name")?.unwrap_or_default();
+            let body: ContainerCreateBody = read_json(req).await?;
+            let request = body.into_request(name)?;
+            let c = blocking(engine, move |e| Ok(e.create_container(request)?)).await?;
+            info!(container = %c.name, id = %c.id.short(), "container created");
+            let resp = serde_json::json!({"Id": c.id.to_string(), "Warnings": []});
+            Ok(json_response(StatusCode::CREATED, &resp))
+        }
+        (&Method::GET, ["containers", "json"]) => {
+            let all = query_param(query, "all")?.is_some_and(|v| v == "1" || v == "true");
+            let list = blocking(engine, move |e| {
+                let s = e.store().snapshot().map_err(EngineError::from)?;
+                let running = |c: &&ContainerRecord| {
+                    c.managed()
+                        .is_some_and(|m| all || m.state.status == Status::Running)
+                };
+                let mut out: Vec<&ContainerRecord> = s.containers.iter().filter(running).collect();
+                out.sort_by_key(|c| std::cmp::Reverse(c.created));
+                Ok(out
+                    .into_iter()
+                    .map(|c| {
+                        let eps: Vec<_> = s
+                            .endpoints
+                            .iter()
+                            .filter(|e| e.container == c.id)
+                            .cloned()
+                            .collect();
+                        crate::api::containers::summary(c, &eps, &s.networks)
+                    })
+                    .collect::<Vec<_>>())
+            })
+            .await?;
+            Ok(json_response(StatusCode::OK, &list))
+        }
+        (&Method::GET, ["containers", id, "json"]) => {
+            let id = decode_segment(id)?;
+            let v = blocking(engine, move |e| {
+                let c = e.container(&id)?;
+                let s = e.store().snapshot().map_err(EngineError::from)?;
+                let eps: Vec<_> = s
+                    .endpoints
+                    .iter()
+                    .filter(|x| x.container == c.id)
+                    .cloned()
+                    .collect();
+                let dir = crate::daemon::runtime::container_dir(e.data_root(), &c.id);
+                Ok(crate::api::containers::inspect(&c, &eps, &s.networks, &dir))
+            })
+            .await?;
+            Ok(json_response(StatusCode::OK, &v))
+        }
+        (&Method::GET, ["containers", id, "logs"]) => {
+            let id = decode_segment(id)?;
+            let (c, path) = blocking(engine, move |e| {
+                let c = e.container(&id)?;
+                let dir = crate::daemon::runtime::container_dir(e.data_root(), &c.id);
+                Ok((c, dir.join("container.log")))
+            })
+            .await?;
+            let data = tokio::fs::read(&path).await.unwrap_or_default();
+            let tty = c.managed().is_some_and(|m| m.config.tty);
+            let mut body = Vec::with_capacity(data.len() + 8);
+            if tty {
+                body.extend_from_slice(&data);
+            } else {
+                // Docker's multiplexed stream: [stream, 0, 0, 0, len (u32 BE)] + payload.
+                for chunk in data.chunks(1 << 20) {
+                    body.extend_from_slice(&[1, 0, 0, 0]);
+                    body.extend_from_slice(&(chunk.len() as u32).to_be_bytes());
+                    body.extend_from_slice(chunk);
+                }
+            }
+            let mut resp = Response::new(Full::new(Bytes::from(body)));
+            let ct = if tty {
+                "application/vnd.docker.raw-stream"
+            } else {
+                "application/vnd.docker.multiplexed-stream"
+            };
+            resp.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+            Ok(resp)
+        }
+        (&Method::POST, ["containers", id, "start"]) => {
+            let id = decode_segment(id)?;
+            match app.runtime.start(&id).await {
+                Ok(_) => Ok(empty(StatusCode::NO_CONTENT)),
+                Err(RuntimeError::Engine(EngineError::AlreadyRunning(_))) => {
+                    Ok(empty(StatusCode::NOT_MODIFIED))
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        (&Method::POST, ["containers", id, "stop"]) => {
+            let id = decode_segment(id)?;
+            let t = stop_timeout(query)?;
+            if app.runtime.stop(&id, t).await? {
+                Ok(empty(StatusCode::NO_CONTENT))
+            } else {
+                Ok(empty(StatusCode::NOT_MODIFIED))
+            }
+        }
+        (&Method::POST, ["containers", id, "restart"]) => {
+            let id = decode_segment(id)?;
+            let t = stop_timeout(query)?;
+            app.runtime.stop(&id, t).await?;
+            app.runtime.start(&id).await?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        (&Method::POST, ["containers", id, "wait"]) => {
+            let id = decode_segment(id)?;
+            let code = app.runtime.wait(&id).await?;
+            let resp = serde_json::json!({"StatusCode": code, "Error": null});
+            Ok(json_response(StatusCode::OK, &resp))
+        }
+        (&Method::DELETE, ["containers", id]) => {
+            let id = decode_segment(id)?;
+            let force = query_param(query, "force")?.is_some_and(|v| v == "1" || v == "true");
+            if force {
+                app.runtime.stop(&id, std::time::Duration::ZERO).await?;
+            }
+            let c = blocking(engine, move |e| Ok(e.remove_container(&id)?)).await?;
+            app.runtime.forget(&c).await;
+            info!(container = %c.name, "container removed");
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        (&Method::POST, ["netloom", "containers", id, "exec"]) => {
+            let id = decode_segment(id)?;
+            let body: serde_json::Value = read_json(req).await?;
+            let cmd: Vec<String> = serde_json::from_value(body["Cmd"].clone())
+                .map_err(|_| ApiError::bad_request("Cmd must be an array of strings"))?;
+            if cmd.is_empty() {
+                return Err(ApiError::bad_request("no exec command specified"));
+            }
+            let c = blocking(engine, move |e| Ok(e.container(&id)?)).await?;
+            let Some(pid) = app.runtime.pid(&c.id).await else {
+                return Err(ApiError {
+                    status: StatusCode::CONFLICT,
+                    message: format!("container {} is not running", c.id),
+                });
+            };
+            let exe = std::env::current_exe().map_err(|e| ApiError::internal(e.to_string()))?;
+            let out = tokio::process::Command::new(exe)
+                .arg("_exec")
+                .arg("--pid")
+                .arg(pid.to_string())
+                .arg("--")
+                .args(&cmd)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .await
+                .map_err(|e| ApiError::internal(format!("cannot run exec: {e}")))?;
+            let v = serde_json::json!({
+                "ExitCode": out.status.code().unwrap_or(255),
+                "Stdout": String::from_utf8_lossy(&out.stdout),
+                "Stderr": String::from_utf8_lossy(&out.stderr),
+            });
+            Ok(json_response(StatusCode::OK, &v))
         }
         (&Method::GET, ["netloom", "stats"]) => Ok(json_response(StatusCode::OK, &planes.stats())),
         (&Method::POST, ["netloom", "detach"]) => {
@@ -428,13 +638,35 @@ async fn route(
         (&Method::POST, ["networks", id, "connect"]) => {
             let id = decode_segment(id)?;
             let body: NetworkConnectRequest = read_json(req).await?;
-            blocking(engine, move |e| Ok(e.connect(&id, &body.container)?)).await?;
+            let settings = connect_settings(body.endpoint_config.as_ref())?;
+            let container = body.container.clone();
+            let r = blocking(engine.clone(), move |e| {
+                Ok(e.connect(&id, &container, settings)?)
+            })
+            .await?;
+            if let Connected::Plug { netns, attached } = r
+                && let Err(err) = planes.plug(&netns, &attached).await
+            {
+                let (n, c) = (
+                    attached.network.id.to_string(),
+                    attached.container.id.to_string(),
+                );
+                if let Err(undo) = blocking(engine, move |e| Ok(e.disconnect(&n, &c)?)).await {
+                    warn!(error = %undo.message, "undoing a failed connect failed");
+                }
+                return Err(ApiError::internal(format!(
+                    "failed to set up container networking: cannot plug {}: {err}",
+                    attached.endpoint.ifname
+                )));
+            }
             Ok(empty(StatusCode::OK))
         }
         (&Method::POST, ["networks", id, "disconnect"]) => {
             let id = decode_segment(id)?;
             let body: NetworkDisconnectRequest = read_json(req).await?;
-            blocking(engine, move |e| Ok(e.disconnect(&id, &body.container)?)).await?;
+            let (netns, endpoints) =
+                blocking(engine, move |e| Ok(e.disconnect(&id, &body.container)?)).await?;
+            planes.unplug_in(netns.as_deref(), &endpoints).await;
             Ok(empty(StatusCode::OK))
         }
         _ => Err(ApiError::not_found("page not found")),

@@ -44,6 +44,9 @@ pub struct Inspector {
     buffer: String,
     errors: Vec<String>,
     missing_key_error: bool,
+    /// Templates run on the decoded JSON only (objects other than networks: docker's typed
+    /// first pass is network-specific here).
+    raw_only: bool,
 }
 
 impl Inspector {
@@ -74,7 +77,17 @@ impl Inspector {
             buffer: String::new(),
             errors: Vec::new(),
             missing_key_error: false,
+            raw_only: false,
         })
+    }
+
+    /// Like [`Inspector::new`], for objects that are not networks (containers): templates run
+    /// on the decoded JSON with missing keys as errors, as docker's raw pass does.
+    pub fn new_raw(format: Option<&str>) -> Result<Inspector, FormatError> {
+        let mut i = Inspector::new(format)?;
+        i.raw_only = true;
+        i.missing_key_error = true;
+        Ok(i)
     }
 
     /// Adds one object (as the daemon returned it).
@@ -89,8 +102,9 @@ impl Inspector {
                     header: false,
                     missing_key_error: self.missing_key_error,
                 };
-                if t.execute_val(&mut out, &typed_network(object), opts)
-                    .is_ok()
+                if !self.raw_only
+                    && t.execute_val(&mut out, &typed_network(object), opts)
+                        .is_ok()
                 {
                     self.buffer.push_str(&out);
                     self.buffer.push('\n');

@@ -7,6 +7,7 @@
 //! (name ordering), [`template`] (Go text/template subset) and [`json`]
 //! (Go-compatible JSON encoding and indentation).
 
+pub mod container;
 mod gotime;
 mod inspect;
 pub mod json;

@@ -1,0 +1,438 @@
+//! Engine-API shapes for containers: the create body, `GET /containers/json` entries and
+//! `GET /containers/{id}/json`, in Docker's field names and order (the subset netloom has: no
+//! images, no volumes).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::daemon::containers::{CreateContainer, parse_ip};
+use crate::daemon::engine::EngineError;
+use crate::model::{
+    ContainerConfig, ContainerRecord, EndpointRecord, EndpointSettings, NetworkMode, NetworkRecord,
+    Status, rfc3339_nano,
+};
+
+/// `EndpointsConfig` entries of a create body.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct EndpointConfigBody {
+    /// `--ip`.
+    #[serde(rename = "IPAMConfig")]
+    pub ipam_config: Option<IpamConfigBody>,
+    /// `--network-alias`.
+    #[serde(rename = "Aliases")]
+    pub aliases: Option<Vec<String>>,
+    /// `--mac-address` (API ≥ 1.44).
+    #[serde(rename = "MacAddress")]
+    pub mac_address: String,
+}
+
+/// `IPAMConfig` of an endpoint.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct IpamConfigBody {
+    /// The address asked for.
+    #[serde(rename = "IPv4Address")]
+    pub ipv4_address: String,
+}
+
+/// `HostConfig` of a create body.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct HostConfigBody {
+    /// `--network`.
+    #[serde(rename = "NetworkMode")]
+    pub network_mode: String,
+    /// `--dns`.
+    #[serde(rename = "Dns")]
+    pub dns: Option<Vec<String>>,
+    /// `--dns-search`.
+    #[serde(rename = "DnsSearch")]
+    pub dns_search: Option<Vec<String>>,
+    /// `--dns-option`.
+    #[serde(rename = "DnsOptions")]
+    pub dns_options: Option<Vec<String>>,
+    /// `--add-host`.
+    #[serde(rename = "ExtraHosts")]
+    pub extra_hosts: Option<Vec<String>>,
+    /// `-p` (kept to refuse it with `container:` mode; publishing comes with the gateway).
+    #[serde(rename = "PortBindings")]
+    pub port_bindings: Option<BTreeMap<String, Value>>,
+}
+
+/// `NetworkingConfig` of a create body.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct NetworkingConfigBody {
+    /// Per network.
+    #[serde(rename = "EndpointsConfig")]
+    pub endpoints_config: Option<BTreeMap<String, EndpointConfigBody>>,
+}
+
+/// The body of `POST /containers/create` (Docker's `container.CreateRequest` subset).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ContainerCreateBody {
+    /// `--hostname`.
+    #[serde(rename = "Hostname")]
+    pub hostname: String,
+    /// The command.
+    #[serde(rename = "Cmd")]
+    pub cmd: Option<Vec<String>>,
+    /// `-t`.
+    #[serde(rename = "Tty")]
+    pub tty: bool,
+    /// `-i`.
+    #[serde(rename = "OpenStdin")]
+    pub open_stdin: bool,
+    /// Deprecated container-wide `--mac-address`.
+    #[serde(rename = "MacAddress")]
+    pub mac_address: String,
+    /// Host settings.
+    #[serde(rename = "HostConfig")]
+    pub host_config: HostConfigBody,
+    /// Network settings.
+    #[serde(rename = "NetworkingConfig")]
+    pub networking_config: NetworkingConfigBody,
+}
+
+impl ContainerCreateBody {
+    /// The create request with `name` from the query.
+    pub fn into_request(self, name: String) -> Result<CreateContainer, EngineError> {
+        let network = self.host_config.network_mode.clone();
+        let endpoint_body = self
+            .networking_config
+            .endpoints_config
+            .as_ref()
+            .and_then(|m| m.get(&network).or_else(|| m.values().next()))
+            .cloned()
+            .unwrap_or_default();
+        let ip = parse_ip(
+            endpoint_body
+                .ipam_config
+                .map(|c| c.ipv4_address)
+                .unwrap_or_default()
+                .as_str(),
+        )?;
+        let mac_text = if endpoint_body.mac_address.is_empty() {
+            self.mac_address.clone()
+        } else {
+            endpoint_body.mac_address.clone()
+        };
+        let mac = match mac_text.trim() {
+            "" => None,
+            m => Some(m.parse().map_err(|_| EngineError::BadMac(m.to_owned()))?),
+        };
+        let publishes = self
+            .host_config
+            .port_bindings
+            .as_ref()
+            .is_some_and(|p| !p.is_empty());
+        Ok(CreateContainer {
+            name,
+            network,
+            endpoint: EndpointSettings {
+                ip,
+                mac,
+                aliases: endpoint_body.aliases.unwrap_or_default(),
+            },
+            config: ContainerConfig {
+                cmd: self.cmd.unwrap_or_default(),
+                hostname: Some(self.hostname).filter(|h| !h.is_empty()),
+                networks: Vec::new(),
+                dns: self.host_config.dns.unwrap_or_default(),
+                dns_search: self.host_config.dns_search.unwrap_or_default(),
+                dns_options: self.host_config.dns_options.unwrap_or_default(),
+                extra_hosts: self.host_config.extra_hosts.unwrap_or_default(),
+                tty: self.tty,
+                open_stdin: self.open_stdin,
+            },
+            publishes,
+        })
+    }
+}
+
+/// Docker's `NetworkMode` string of a container.
+pub fn mode_name(mode: &NetworkMode, networks: &[NetworkRecord]) -> String {
+    match mode {
+        NetworkMode::Host => "host".into(),
+        NetworkMode::None => "none".into(),
+        NetworkMode::Container(id) => format!("container:{id}"),
+        NetworkMode::Bridge(id) => networks
+            .iter()
+            .find(|n| &n.id == id)
+            .map_or_else(|| id.to_string(), |n| n.name.to_string()),
+    }
+}
+
+fn quote_command(cmd: &[String]) -> String {
+    cmd.join(" ")
+}
+
+/// Docker's `State.Status`-derived `Status` text for `ps`, relative to `now`.
+fn status_text(c: &ContainerRecord) -> String {
+    let Some(m) = c.managed() else {
+        return "Up".into();
+    };
+    let now = chrono::Local::now().fixed_offset();
+    let human = |since: Option<chrono::DateTime<chrono::FixedOffset>>| {
+        since.map_or_else(String::new, |t| {
+            human_duration((now - t).num_seconds().max(0))
+        })
+    };
+    match m.state.status {
+        Status::Created => "Created".into(),
+        Status::Running => format!("Up {}", human(m.state.started_at)),
+        Status::Exited => format!(
+            "Exited ({}) {} ago",
+            m.state.exit_code,
+            human(m.state.finished_at)
+        ),
+    }
+}
+
+/// go-units `HumanDuration` for whole seconds.
+pub fn human_duration(secs: i64) -> String {
+    let hours = secs / 3600;
+    match secs {
+        s if s < 1 => "Less than a second".into(),
+        1 => "1 second".into(),
+        s if s < 60 => format!("{s} seconds"),
+        s if s / 60 == 1 => "About a minute".into(),
+        s if s < 3600 => format!("{} minutes", s / 60),
+        _ if hours == 1 => "About an hour".into(),
+        _ if hours < 48 => format!("{hours} hours"),
+        _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
+        _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
+        _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
+        _ => format!("{} years", hours / 24 / 365),
+    }
+}
+
+fn endpoint_json(
+    e: Option<&EndpointRecord>,
+    n: &NetworkRecord,
+    settings_aliases: &[String],
+) -> Value {
+    let prefix = n.ipam.as_ref().map_or(0, |i| i.subnet.prefix_len());
+    let gateway = n
+        .ipam
+        .as_ref()
+        .map(|i| i.gateway.to_string())
+        .unwrap_or_default();
+    json!({
+        "IPAMConfig": null,
+        "Links": null,
+        "Aliases": if settings_aliases.is_empty() { Value::Null } else { json!(settings_aliases) },
+        "MacAddress": e.map(|e| e.mac.to_string()).unwrap_or_default(),
+        "DriverOpts": null,
+        "GwPriority": 0,
+        "NetworkID": n.id.to_string(),
+        "EndpointID": e.map(|e| e.id.to_string()).unwrap_or_default(),
+        "Gateway": if e.is_some() { gateway } else { String::new() },
+        "IPAddress": e.map(|e| e.ip.to_string()).unwrap_or_default(),
+        "IPPrefixLen": if e.is_some() { prefix } else { 0 },
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "DNSNames": null,
+    })
+}
+
+/// The networks a container is on, with its live endpoints (stopped: empty values, as Docker).
+fn networks_json(
+    c: &ContainerRecord,
+    endpoints: &[EndpointRecord],
+    networks: &[NetworkRecord],
+) -> serde_json::Map<String, Value> {
+    let mut out = serde_json::Map::new();
+    match c.managed() {
+        Some(m) => match &m.mode {
+            NetworkMode::Host | NetworkMode::None => {
+                let name = if m.mode == NetworkMode::Host {
+                    "host"
+                } else {
+                    "none"
+                };
+                if let Some(n) = networks.iter().find(|n| n.name.as_str() == name) {
+                    out.insert(name.into(), endpoint_json(None, n, &[]));
+                }
+            }
+            NetworkMode::Container(_) => {}
+            NetworkMode::Bridge(_) => {
+                for (net_id, settings) in &m.config.networks {
+                    let Some(n) = networks.iter().find(|n| &n.id == net_id) else {
+                        continue;
+                    };
+                    let e = endpoints.iter().find(|e| &e.network == net_id);
+                    out.insert(n.name.to_string(), endpoint_json(e, n, &settings.aliases));
+                }
+            }
+        },
+        None => {
+            for e in endpoints {
+                if let Some(n) = networks.iter().find(|n| n.id == e.network) {
+                    out.insert(n.name.to_string(), endpoint_json(Some(e), n, &e.aliases));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// One entry of `GET /containers/json`.
+pub fn summary(
+    c: &ContainerRecord,
+    endpoints: &[EndpointRecord],
+    networks: &[NetworkRecord],
+) -> Value {
+    let (cmd, mode, state) = match c.managed() {
+        Some(m) => (
+            quote_command(&m.config.cmd),
+            mode_name(&m.mode, networks),
+            m.state.status.as_str(),
+        ),
+        None => (String::new(), String::new(), "running"),
+    };
+    json!({
+        "Id": c.id.to_string(),
+        "Names": [format!("/{}", c.name)],
+        "Image": "",
+        "ImageID": "",
+        "Command": cmd,
+        "Created": c.created.timestamp(),
+        "Ports": [],
+        "Labels": {},
+        "State": state,
+        "Status": status_text(c),
+        "HostConfig": { "NetworkMode": mode },
+        "NetworkSettings": { "Networks": networks_json(c, endpoints, networks) },
+        "Mounts": [],
+    })
+}
+
+/// `GET /containers/{id}/json`.
+pub fn inspect(
+    c: &ContainerRecord,
+    endpoints: &[EndpointRecord],
+    networks: &[NetworkRecord],
+    dir: &std::path::Path,
+) -> Value {
+    let nets = networks_json(c, endpoints, networks);
+    let (path, args, state, config, host_config) = match c.managed() {
+        Some(m) => {
+            let st = &m.state;
+            let t = |x: &Option<chrono::DateTime<chrono::FixedOffset>>| {
+                x.as_ref()
+                    .map_or_else(|| "0001-01-01T00:00:00Z".to_owned(), rfc3339_nano)
+            };
+            (
+                m.config.cmd.first().cloned().unwrap_or_default(),
+                m.config.cmd.iter().skip(1).cloned().collect::<Vec<_>>(),
+                json!({
+                    "Status": st.status.as_str(),
+                    "Running": st.status == Status::Running,
+                    "Paused": false,
+                    "Restarting": false,
+                    "OOMKilled": false,
+                    "Dead": false,
+                    "Pid": st.pid.unwrap_or(0),
+                    "ExitCode": st.exit_code,
+                    "Error": "",
+                    "StartedAt": t(&st.started_at),
+                    "FinishedAt": t(&st.finished_at),
+                }),
+                json!({
+                    "Hostname": c.hostname(),
+                    "Domainname": "",
+                    "User": "",
+                    "AttachStdin": m.config.open_stdin,
+                    "AttachStdout": true,
+                    "AttachStderr": true,
+                    "Tty": m.config.tty,
+                    "OpenStdin": m.config.open_stdin,
+                    "StdinOnce": false,
+                    "Env": null,
+                    "Cmd": m.config.cmd,
+                    "Image": "",
+                    "Volumes": null,
+                    "WorkingDir": "",
+                    "Entrypoint": null,
+                    "Labels": {},
+                }),
+                json!({
+                    "NetworkMode": mode_name(&m.mode, networks),
+                    "PortBindings": {},
+                    "Dns": m.config.dns,
+                    "DnsOptions": m.config.dns_options,
+                    "DnsSearch": m.config.dns_search,
+                    "ExtraHosts": if m.config.extra_hosts.is_empty() { Value::Null } else { json!(m.config.extra_hosts) },
+                }),
+            )
+        }
+        None => (
+            String::new(),
+            Vec::new(),
+            json!({"Status": "running", "Running": true}),
+            json!({}),
+            json!({}),
+        ),
+    };
+    let first = nets.values().next().cloned().unwrap_or(Value::Null);
+    let on_default_bridge = nets.contains_key("bridge");
+    let top = |k: &str| {
+        if on_default_bridge {
+            first[k].clone()
+        } else {
+            json!("")
+        }
+    };
+    json!({
+        "Id": c.id.to_string(),
+        "Created": rfc3339_nano(&c.created),
+        "Path": path,
+        "Args": args,
+        "State": state,
+        "Image": "",
+        "ResolvConfPath": dir.join("resolv.conf").display().to_string(),
+        "HostnamePath": dir.join("hostname").display().to_string(),
+        "HostsPath": dir.join("hosts").display().to_string(),
+        "LogPath": dir.join("container.log").display().to_string(),
+        "Name": format!("/{}", c.name),
+        "RestartCount": 0,
+        "Driver": "",
+        "Platform": "linux",
+        "HostConfig": host_config,
+        "Mounts": [],
+        "Config": config,
+        "NetworkSettings": {
+            "SandboxID": "",
+            "SandboxKey": c.netns().map(|p| p.display().to_string()).unwrap_or_default(),
+            "Ports": {},
+            "Gateway": top("Gateway"),
+            "IPAddress": top("IPAddress"),
+            "IPPrefixLen": if on_default_bridge { first["IPPrefixLen"].clone() } else { json!(0) },
+            "MacAddress": top("MacAddress"),
+            "Networks": nets,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_durations_like_go_units() {
+        assert_eq!(human_duration(0), "Less than a second");
+        assert_eq!(human_duration(1), "1 second");
+        assert_eq!(human_duration(12), "12 seconds");
+        assert_eq!(human_duration(61), "About a minute");
+        assert_eq!(human_duration(600), "10 minutes");
+        assert_eq!(human_duration(3700), "About an hour");
+        assert_eq!(human_duration(7200), "2 hours");
+        assert_eq!(human_duration(3 * 86400), "3 days");
+    }
+}

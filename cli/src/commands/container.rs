@@ -1,0 +1,559 @@
+//! Container commands: `run`, `create`, `start`, `stop`, `restart`, `rm`, `ps`, `inspect`,
+//! `logs`, `exec`, with docker's output shapes and exit codes (125 for a failed `run`).
+//! A container runs a host command (there are no images): `netloom run --name c1 -- sleep 60`.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context as _;
+use clap::Args;
+use serde_json::{Value, json};
+
+use super::{StatusError, check_args};
+use crate::client::{Client, ClientError, escape};
+
+/// Flags shared by `run` and `create`.
+#[derive(Debug, Args)]
+pub struct CreateFlags {
+    /// Assign a name to the container.
+    #[arg(long, default_value = "")]
+    name: String,
+    /// Connect a container to a network: bridge (default), a network name, host, none, or
+    /// container:NAME.
+    #[arg(long, alias = "net", default_value = "")]
+    network: String,
+    /// IPv4 address (e.g., 172.30.100.104); only on networks created with --subnet.
+    #[arg(long, default_value = "")]
+    ip: String,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33).
+    #[arg(long = "mac-address", default_value = "")]
+    mac_address: String,
+    /// Container host name.
+    #[arg(short = 'h', long, default_value = "")]
+    hostname: String,
+    /// Add network-scoped alias for the container.
+    #[arg(long = "network-alias", alias = "net-alias", value_name = "list")]
+    network_alias: Vec<String>,
+    /// Set custom DNS servers.
+    #[arg(long, value_name = "list")]
+    dns: Vec<String>,
+    /// Set custom DNS search domains.
+    #[arg(long = "dns-search", value_name = "list")]
+    dns_search: Vec<String>,
+    /// Set DNS options.
+    #[arg(long = "dns-option", value_name = "list")]
+    dns_option: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip).
+    #[arg(long = "add-host", value_name = "list")]
+    add_host: Vec<String>,
+    /// Publish a container's port(s) to the host.
+    #[arg(short = 'p', long = "publish", value_name = "list")]
+    publish: Vec<String>,
+    /// Keep STDIN open even if not attached.
+    #[arg(short = 'i', long)]
+    interactive: bool,
+    /// Allocate a pseudo-TTY.
+    #[arg(short = 't', long)]
+    tty: bool,
+    /// The command and its arguments (after `--`).
+    #[arg(
+        value_name = "COMMAND",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    cmd: Vec<String>,
+}
+
+/// `netloom run`.
+#[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
+pub struct RunCmd {
+    /// Print help (`-h` is --hostname, as in docker).
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+    /// Run container in background and print container ID.
+    #[arg(short = 'd', long)]
+    detach: bool,
+    /// Automatically remove the container when it exits.
+    #[arg(long)]
+    rm: bool,
+    #[command(flatten)]
+    flags: CreateFlags,
+}
+
+/// `netloom create`.
+#[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
+pub struct CreateCmd {
+    /// Print help (`-h` is --hostname, as in docker).
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+    #[command(flatten)]
+    flags: CreateFlags,
+}
+
+/// `netloom start|stop|restart|rm|logs CONTAINER...`.
+#[derive(Debug, Args)]
+pub struct NamesCmd {
+    /// Force the removal of a running container (uses SIGKILL) — `rm` only.
+    #[arg(short = 'f', long, hide = true)]
+    force: bool,
+    /// Seconds to wait before killing the container — `stop` and `restart` only.
+    #[arg(short = 't', long = "time", alias = "timeout", hide = true)]
+    time: Option<u64>,
+    /// CONTAINER [CONTAINER...].
+    #[arg(value_name = "CONTAINER")]
+    args: Vec<String>,
+}
+
+/// `netloom ps`.
+#[derive(Debug, Args)]
+pub struct PsCmd {
+    /// Show all containers (default shows just running).
+    #[arg(short = 'a', long)]
+    all: bool,
+    /// Only display container IDs.
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Don't truncate output.
+    #[arg(long = "no-trunc")]
+    no_trunc: bool,
+    /// Format output using a custom template: 'table', 'table TEMPLATE', 'json', or a Go template.
+    #[arg(long)]
+    format: Option<String>,
+    /// No positional arguments.
+    #[arg(hide = true)]
+    args: Vec<String>,
+}
+
+/// `netloom inspect`.
+#[derive(Debug, Args)]
+pub struct InspectCmd {
+    /// Format output using a custom template: 'json' or a Go template.
+    #[arg(short = 'f', long)]
+    format: Option<String>,
+    /// CONTAINER [CONTAINER...].
+    #[arg(value_name = "CONTAINER")]
+    args: Vec<String>,
+}
+
+/// `netloom exec CONTAINER COMMAND...`.
+#[derive(Debug, Args)]
+pub struct ExecCmd {
+    /// Keep STDIN open (accepted; exec is not interactive yet).
+    #[arg(short = 'i', long)]
+    interactive: bool,
+    /// Allocate a pseudo-TTY (accepted; exec is not interactive yet).
+    #[arg(short = 't', long)]
+    tty: bool,
+    /// CONTAINER COMMAND [ARG...].
+    #[arg(
+        value_name = "CONTAINER COMMAND",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    args: Vec<String>,
+}
+
+/// `-p [ip:][hostPort:]containerPort[/proto]` → Docker's `PortBindings` entries.
+fn port_bindings(publish: &[String]) -> Result<BTreeMap<String, Value>, String> {
+    let mut out: BTreeMap<String, Value> = BTreeMap::new();
+    for p in publish {
+        let (spec, proto) = p.rsplit_once('/').unwrap_or((p, "tcp"));
+        let parts: Vec<&str> = spec.rsplitn(3, ':').collect();
+        let (container, host_port, host_ip) = match parts.as_slice() {
+            [c] => (*c, "", ""),
+            [c, h] => (*c, *h, ""),
+            [c, h, ip] => (*c, *h, *ip),
+            _ => return Err(format!("invalid publish spec: {p}")),
+        };
+        if container.is_empty() || !container.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+            return Err(format!("invalid containerPort: {container}"));
+        }
+        let key = format!("{container}/{proto}");
+        let entry = json!({"HostIp": host_ip, "HostPort": host_port});
+        match out.entry(key).or_insert_with(|| json!([])) {
+            Value::Array(a) => a.push(entry),
+            _ => unreachable!("entries are arrays"),
+        }
+    }
+    Ok(out)
+}
+
+fn create_body(f: &CreateFlags) -> Result<Value, String> {
+    let mut endpoint = serde_json::Map::new();
+    if !f.ip.is_empty() {
+        endpoint.insert("IPAMConfig".into(), json!({"IPv4Address": f.ip}));
+    }
+    if !f.network_alias.is_empty() {
+        endpoint.insert("Aliases".into(), json!(f.network_alias));
+    }
+    if !f.mac_address.is_empty() {
+        endpoint.insert("MacAddress".into(), json!(f.mac_address));
+    }
+    let network = if f.network.is_empty() {
+        "bridge".to_owned()
+    } else {
+        f.network.clone()
+    };
+    let mut endpoints = serde_json::Map::new();
+    if !endpoint.is_empty() {
+        endpoints.insert(network.clone(), Value::Object(endpoint));
+    }
+    Ok(json!({
+        "Hostname": f.hostname,
+        "Cmd": f.cmd,
+        "Tty": f.tty,
+        "OpenStdin": f.interactive,
+        "Image": "",
+        "HostConfig": {
+            "NetworkMode": network,
+            "Dns": f.dns,
+            "DnsSearch": f.dns_search,
+            "DnsOptions": f.dns_option,
+            "ExtraHosts": f.add_host,
+            "PortBindings": port_bindings(&f.publish)?,
+        },
+        "NetworkingConfig": { "EndpointsConfig": endpoints },
+    }))
+}
+
+/// Creates the container; answers its id. Docker prints the create warnings on stderr.
+async fn create(client: &Client, f: &CreateFlags) -> anyhow::Result<String> {
+    if f.cmd.is_empty() {
+        return Err(StatusError {
+            code: 125,
+            message: "netloom: no command given: put the command to run after the options, e.g. netloom run --name c1 -- sleep 60\n\nRun 'netloom run --help' for more information".into(),
+        }
+        .into());
+    }
+    let body = create_body(f).map_err(|message| StatusError { code: 125, message })?;
+    let host_mode = f.network == "host";
+    if host_mode && !f.publish.is_empty() {
+        eprintln!("WARNING: Published ports are discarded when using host network mode");
+    }
+    let path = if f.name.is_empty() {
+        "/containers/create".to_owned()
+    } else {
+        format!("/containers/create?name={}", escape(&f.name))
+    };
+    let r: Value = client.post(&path, &body).await?;
+    for w in r["Warnings"].as_array().into_iter().flatten() {
+        if let Some(w) = w.as_str() {
+            eprintln!("WARNING: {w}");
+        }
+    }
+    Ok(r["Id"].as_str().unwrap_or_default().to_owned())
+}
+
+/// docker exits 125 when the daemon refuses a `run` or `create`, and 127 / 126 when the
+/// command is missing or cannot be executed (as `docker run` does).
+fn daemon_error_125(e: anyhow::Error) -> anyhow::Error {
+    match e.downcast::<ClientError>() {
+        Ok(c) => {
+            let text = c.to_string();
+            let code = if text.contains("executable file not found")
+                || text.contains("no such file or directory")
+            {
+                127
+            } else if text.contains("permission denied") {
+                126
+            } else {
+                125
+            };
+            StatusError {
+                code,
+                message: format!("netloom: {text}"),
+            }
+            .into()
+        }
+        Err(e) => e,
+    }
+}
+
+/// Splits Docker's multiplexed log stream (8-byte headers) into stdout and stderr bytes.
+fn demux(raw: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let mut rest = raw;
+    while rest.len() >= 8 {
+        let len = u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
+        let body = &rest[8..(8 + len).min(rest.len())];
+        if rest[0] == 2 {
+            err.extend_from_slice(body)
+        } else {
+            out.extend_from_slice(body)
+        }
+        rest = &rest[(8 + len).min(rest.len())..];
+    }
+    (out, err)
+}
+
+async fn print_logs(client: &Client, id: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let (_, raw) = client
+        .request(
+            hyper::Method::GET,
+            &format!("/containers/{}/logs?stdout=1&stderr=1", escape(id)),
+            None,
+        )
+        .await?;
+    let (out, err) = demux(&raw);
+    std::io::stdout().write_all(&out)?;
+    std::io::stderr().write_all(&err)?;
+    Ok(())
+}
+
+impl RunCmd {
+    /// Creates and starts a container; without `-d`, waits for it and prints its output.
+    pub async fn run(self, client: &Client) -> anyhow::Result<()> {
+        let id = create(client, &self.flags)
+            .await
+            .map_err(daemon_error_125)?;
+        client
+            .request(
+                hyper::Method::POST,
+                &format!("/containers/{id}/start"),
+                None,
+            )
+            .await
+            .map_err(|e| daemon_error_125(e.into()))?;
+        if self.detach {
+            println!("{id}");
+            return Ok(());
+        }
+        let r: Value = client
+            .post(&format!("/containers/{id}/wait"), &json!({}))
+            .await?;
+        print_logs(client, &id).await?;
+        let code = r["StatusCode"].as_i64().unwrap_or(0);
+        if self.rm {
+            client.delete(&format!("/containers/{id}")).await?;
+        }
+        if code != 0 {
+            return Err(StatusError {
+                code: u8::try_from(code).unwrap_or(125),
+                message: String::new(),
+            }
+            .into());
+        }
+        Ok(())
+    }
+}
+
+impl CreateCmd {
+    /// Creates a container and prints its id.
+    pub async fn run(self, client: &Client) -> anyhow::Result<()> {
+        let id = create(client, &self.flags)
+            .await
+            .map_err(daemon_error_125)?;
+        println!("{id}");
+        Ok(())
+    }
+}
+
+/// Which per-name action a [`NamesCmd`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NamesAction {
+    /// `start`.
+    Start,
+    /// `stop`.
+    Stop,
+    /// `restart`.
+    Restart,
+    /// `rm`.
+    Rm,
+    /// `logs`.
+    Logs,
+}
+
+impl NamesCmd {
+    /// Runs the action on each name, printing it on success and the error otherwise.
+    pub async fn run(self, client: &Client, action: NamesAction) -> anyhow::Result<()> {
+        let (path, min) = match action {
+            NamesAction::Start => ("netloom start", 1),
+            NamesAction::Stop => ("netloom stop", 1),
+            NamesAction::Restart => ("netloom restart", 1),
+            NamesAction::Rm => ("netloom rm", 1),
+            NamesAction::Logs => ("netloom logs", 1),
+        };
+        check_args(
+            path,
+            &self.args,
+            min,
+            if action == NamesAction::Logs {
+                Some(1)
+            } else {
+                None
+            },
+        )?;
+        if action == NamesAction::Logs {
+            return print_logs(client, &self.args[0]).await;
+        }
+        let t = self.time.map(|t| format!("?t={t}")).unwrap_or_default();
+        let mut failed = Vec::new();
+        for name in &self.args {
+            let n = escape(name);
+            let r = match action {
+                NamesAction::Start => client
+                    .request(hyper::Method::POST, &format!("/containers/{n}/start"), None)
+                    .await
+                    .map(drop),
+                NamesAction::Stop => client
+                    .request(
+                        hyper::Method::POST,
+                        &format!("/containers/{n}/stop{t}"),
+                        None,
+                    )
+                    .await
+                    .map(drop),
+                NamesAction::Restart => client
+                    .request(
+                        hyper::Method::POST,
+                        &format!("/containers/{n}/restart{t}"),
+                        None,
+                    )
+                    .await
+                    .map(drop),
+                NamesAction::Rm => {
+                    let force = if self.force { "?force=1" } else { "" };
+                    client.delete(&format!("/containers/{n}{force}")).await
+                }
+                NamesAction::Logs => unreachable!("handled above"),
+            };
+            match r {
+                Ok(()) => println!("{name}"),
+                Err(e) => {
+                    eprintln!("{e}");
+                    failed.push(name.clone());
+                }
+            }
+        }
+        if failed.is_empty() {
+            return Ok(());
+        }
+        let message = match action {
+            NamesAction::Start => {
+                format!("Error: failed to start containers: {}", failed.join(", "))
+            }
+            _ => String::new(),
+        };
+        Err(StatusError { code: 1, message }.into())
+    }
+}
+
+impl PsCmd {
+    /// Lists containers like `docker ps` (without the IMAGE column).
+    pub async fn run(self, client: &Client) -> anyhow::Result<()> {
+        check_args("netloom ps", &self.args, 0, Some(0))?;
+        let all = if self.all { "?all=1" } else { "" };
+        let list: Vec<Value> = client.get(&format!("/containers/json{all}")).await?;
+        let now = chrono::Utc::now().timestamp();
+        let out = crate::format::container::ps(
+            &list,
+            self.quiet,
+            self.no_trunc,
+            self.format.as_deref(),
+            now,
+        )
+        .map_err(|e| StatusError {
+            code: u8::try_from(e.exit_code()).unwrap_or(1),
+            message: e.to_string(),
+        })?;
+        print!("{out}");
+        Ok(())
+    }
+}
+
+impl InspectCmd {
+    /// Prints containers' JSON like `docker inspect`.
+    pub async fn run(self, client: &Client) -> anyhow::Result<()> {
+        check_args("netloom inspect", &self.args, 1, None)?;
+        let format_error = |e: crate::format::FormatError| StatusError {
+            code: u8::try_from(e.exit_code()).unwrap_or(1),
+            message: e.to_string(),
+        };
+        let mut inspector =
+            crate::format::Inspector::new_raw(self.format.as_deref()).map_err(format_error)?;
+        for name in &self.args {
+            match client
+                .get_raw(&format!("/containers/{}/json", escape(name)))
+                .await
+            {
+                Ok(raw) => inspector
+                    .add(&serde_json::from_slice::<Value>(&raw).context("decoding the container")?),
+                Err(ClientError::Daemon { message, .. })
+                    if message.starts_with("No such container") =>
+                {
+                    inspector.add_error(format!("Error: No such object: {name}"))
+                }
+                Err(e) => inspector.add_error(e.to_string()),
+            }
+        }
+        match inspector.finish() {
+            Ok(out) => {
+                print!("{out}");
+                Ok(())
+            }
+            Err(e) => {
+                print!("{}", e.stdout());
+                Err(format_error(e).into())
+            }
+        }
+    }
+}
+
+impl ExecCmd {
+    /// Runs a command inside a running container and prints its output.
+    pub async fn run(self, client: &Client) -> anyhow::Result<()> {
+        use std::io::Write as _;
+        check_args("netloom exec", &self.args, 2, None)?;
+        let body = json!({ "Cmd": self.args[1..] });
+        let r: Value = client
+            .post(
+                &format!("/netloom/containers/{}/exec", escape(&self.args[0])),
+                &body,
+            )
+            .await?;
+        std::io::stdout().write_all(r["Stdout"].as_str().unwrap_or_default().as_bytes())?;
+        std::io::stderr().write_all(r["Stderr"].as_str().unwrap_or_default().as_bytes())?;
+        let code = r["ExitCode"].as_i64().unwrap_or(0);
+        if code != 0 {
+            return Err(StatusError {
+                code: u8::try_from(code).unwrap_or(1),
+                message: String::new(),
+            }
+            .into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_specs() {
+        let b = port_bindings(&[
+            "8081:80".into(),
+            "127.0.0.1:8082:80".into(),
+            "80".into(),
+            "5353:5353/udp".into(),
+        ])
+        .unwrap();
+        assert_eq!(
+            b["80/tcp"],
+            json!([{"HostIp":"","HostPort":"8081"},{"HostIp":"127.0.0.1","HostPort":"8082"},{"HostIp":"","HostPort":""}])
+        );
+        assert_eq!(b["5353/udp"], json!([{"HostIp":"","HostPort":"5353"}]));
+        assert!(port_bindings(&["x:y".into()]).is_err());
+    }
+
+    #[test]
+    fn demux_splits_streams() {
+        let mut raw = vec![1, 0, 0, 0, 0, 0, 0, 3];
+        raw.extend_from_slice(b"out");
+        raw.extend_from_slice(&[2, 0, 0, 0, 0, 0, 0, 3]);
+        raw.extend_from_slice(b"err");
+        assert_eq!(demux(&raw), (b"out".to_vec(), b"err".to_vec()));
+    }
+}

@@ -1,0 +1,106 @@
+//! Writes a container's private `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf` (SPEC
+//! section 4), which the shim bind-mounts over the host's; the contents come from the pure
+//! generators in [`crate::containers::files`].
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use crate::containers::files::{
+    DnsMode, DnsOverrides, ExtraHost, HostResolvConf, HostsInput, Nameserver, etc_hosts,
+    host_resolv_conf_path, hostname_file, resolv_conf, resolve_extra_hosts,
+};
+use crate::daemon::containers::StartPlan;
+use crate::model::{ContainerRecord, NetworkMode};
+
+/// Writes the files into `dir`; answers (file, target) bind mounts for the shim.
+pub fn write_container_files(
+    c: &ContainerRecord,
+    plan: &StartPlan,
+    dir: &Path,
+) -> std::io::Result<Vec<(PathBuf, &'static str)>> {
+    let invalid = |e: &dyn std::fmt::Display| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string())
+    };
+    let m = c.managed().expect("only managed containers have files");
+    if matches!(m.mode, NetworkMode::Host | NetworkMode::Container(_))
+        && m.config.extra_hosts.is_empty()
+    {
+        // Host mode uses the host's files and container: mode the owner's, as Docker does.
+        return Ok(Vec::new());
+    }
+    let hostname = c.hostname();
+    let extra: Vec<ExtraHost> = m
+        .config
+        .extra_hosts
+        .iter()
+        .map(|h| ExtraHost::parse_api(h))
+        .collect::<Result<_, _>>()
+        .map_err(|e| invalid(&e))?;
+    // host-gateway: the gateway of the container's first network.
+    let gateways: Vec<IpAddr> = plan
+        .endpoints
+        .first()
+        .and_then(|(_, n)| n.ipam.as_ref())
+        .map(|i| vec![IpAddr::V4(i.gateway)])
+        .unwrap_or_default();
+    let records = resolve_extra_hosts(&extra, &gateways).map_err(|e| invalid(&e))?;
+    let addrs: Vec<IpAddr> = plan
+        .endpoints
+        .iter()
+        .map(|(e, _)| IpAddr::V4(e.ip))
+        .collect();
+    let hosts = etc_hosts(&HostsInput {
+        hostname: &hostname,
+        domainname: "",
+        extra_hosts: &records,
+        endpoint_addrs: &addrs,
+        ipv6: true,
+    });
+    let etc = std::fs::read_to_string("/etc/resolv.conf").ok();
+    let host_path = host_resolv_conf_path(etc.as_deref());
+    let host_text = if host_path == "/etc/resolv.conf" {
+        etc
+    } else {
+        std::fs::read_to_string(host_path).ok()
+    };
+    let servers = m
+        .config
+        .dns
+        .iter()
+        .map(|s| Nameserver::parse_override(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid(&e))?;
+    let overrides = DnsOverrides {
+        servers,
+        search: m.config.dns_search.clone(),
+        options: m.config.dns_options.clone(),
+    };
+    // User networks get the embedded DNS server (127.0.0.11); the default bridge and none get
+    // the host's servers without loopback ones.
+    let on_user_network = plan.endpoints.iter().any(|(_, n)| !n.builtin);
+    let mode = if on_user_network {
+        DnsMode::Internal
+    } else {
+        DnsMode::Legacy { ipv6: false }
+    };
+    let resolv = resolv_conf(
+        &HostResolvConf {
+            path: host_path,
+            content: host_text.as_deref(),
+        },
+        &overrides,
+        mode,
+    );
+    let files = [
+        ("hosts", hosts, "/etc/hosts"),
+        ("hostname", hostname_file(&hostname), "/etc/hostname"),
+        ("resolv.conf", resolv.content, "/etc/resolv.conf"),
+    ];
+    let mut binds = Vec::new();
+    for (name, content, target) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, content)?;
+        binds.push((path, target));
+    }
+    Ok(binds)
+}

@@ -1,0 +1,406 @@
+//! Runs managed containers: prepares the network namespace and plugs endpoints into it, writes
+//! the container's private files, spawns `netloom _shim` (which enters the namespaces and runs
+//! the command), and reaps it: on exit the endpoints are unplugged and their addresses
+//! released, as Docker does at stop.
+//!
+//! The shim, not the daemon, is the container's parent process, and it survives a daemon
+//! crash; a restarted daemon adopts running shims again (their namespaces are reachable through
+//! `/proc/PID/ns/net`, their persistent TAPs are re-opened by [`Planes::restore_ports`]).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::fd::{AsRawFd as _, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+use tokio::sync::{Mutex, watch};
+use tracing::{info, warn};
+
+use crate::daemon::containers::StartPlan;
+use crate::daemon::engine::{Attached, Engine, EngineError};
+use crate::daemon::netconf;
+use crate::daemon::planes::Planes;
+use crate::model::{ContainerId, ContainerRecord, NetworkMode, Status};
+
+/// How long `start` waits for the shim to report that the command runs.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often an adopted container (whose shim is not our child) is checked for exit.
+const ADOPTED_POLL: Duration = Duration::from_millis(200);
+
+/// Why a container operation failed in the runtime.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The control plane refused.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// A step of starting failed.
+    #[error("failed to set up container networking: {0}")]
+    Setup(String),
+    /// The container is not running.
+    #[error("container {0} is not running")]
+    NotRunning(String),
+}
+
+/// A running container's live handles.
+#[derive(Debug)]
+struct Live {
+    /// The shim's pid (also its process group).
+    pid: u32,
+    /// Becomes `Some(exit code)` when the container has exited and been cleaned up.
+    exited: watch::Receiver<Option<i32>>,
+}
+
+/// The container runtime of one daemon.
+#[derive(Debug)]
+pub struct Runtime {
+    engine: Arc<Engine>,
+    planes: Arc<Planes>,
+    exe: PathBuf,
+    live: Mutex<HashMap<ContainerId, Live>>,
+}
+
+/// Creates a fresh network namespace and answers a descriptor that keeps it alive.
+fn new_netns() -> std::io::Result<OwnedFd> {
+    std::thread::spawn(|| {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
+        Ok(File::open("/proc/thread-self/ns/net")?.into())
+    })
+    .join()
+    .map_err(|_| std::io::Error::other("the namespace thread panicked"))?
+}
+
+/// The directory holding a container's files and log.
+pub fn container_dir(data_root: &Path, id: &ContainerId) -> PathBuf {
+    data_root.join("containers").join(id.as_str())
+}
+
+fn read_exit_code(dir: &Path) -> Option<i32> {
+    std::fs::read_to_string(dir.join("exit"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Docker's code for a process's end: its exit code, or 128 + the signal that killed it.
+fn exit_status_code(status: std::process::ExitStatus) -> Option<i32> {
+    use std::os::unix::process::ExitStatusExt as _;
+    status.code().or_else(|| status.signal().map(|s| 128 + s))
+}
+
+/// Whether `pid` is the shim of container `id` (a recycled pid would not be).
+fn is_our_shim(pid: u32, id: &ContainerId) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| {
+            let args: Vec<&[u8]> = c.split(|b| *b == 0).collect();
+            args.iter().any(|a| *a == b"_shim") && args.iter().any(|a| *a == id.as_str().as_bytes())
+        })
+        .unwrap_or(false)
+}
+
+impl Runtime {
+    /// A runtime spawning shims from this same binary.
+    pub fn new(engine: Arc<Engine>, planes: Arc<Planes>) -> std::io::Result<Arc<Runtime>> {
+        Ok(Arc::new(Runtime {
+            engine,
+            planes,
+            exe: std::env::current_exe()?,
+            live: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Engine) -> Result<T, EngineError> + Send + 'static,
+    ) -> Result<T, EngineError> {
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || f(&engine))
+            .await
+            .map_err(|e| EngineError::Spawn(e.to_string()))?
+    }
+
+    /// Starts a created or exited container; answers once its command runs.
+    pub async fn start(self: &Arc<Self>, term: &str) -> Result<ContainerRecord, RuntimeError> {
+        let term = term.to_owned();
+        let plan = self.blocking(move |e| e.begin_start(&term)).await?;
+        match self.launch(&plan).await {
+            Ok(c) => Ok(c),
+            Err(e) => {
+                let p = plan.clone();
+                if let Err(undo) = self.blocking(move |e| e.abort_start(&p)).await {
+                    warn!(error = %undo, "releasing the addresses of a failed start failed");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn launch(self: &Arc<Self>, plan: &StartPlan) -> Result<ContainerRecord, RuntimeError> {
+        let c = &plan.container;
+        let m = c
+            .managed()
+            .expect("begin_start only plans managed containers");
+        let setup = |e: &dyn std::fmt::Display| RuntimeError::Setup(e.to_string());
+        // The namespace the command will run in, and a descriptor pinning it until the shim
+        // is inside.
+        let (netns_arg, pin): (String, Option<OwnedFd>) = match &m.mode {
+            NetworkMode::Host => ("host".into(), None),
+            NetworkMode::Container(_) => {
+                let pid = plan.join_pid.expect("begin_start resolves the owner");
+                (format!("path:/proc/{pid}/ns/net"), None)
+            }
+            NetworkMode::Bridge(_) | NetworkMode::None => {
+                let fd = tokio::task::spawn_blocking(new_netns)
+                    .await
+                    .map_err(|e| setup(&e))?
+                    .map_err(|e| setup(&e))?;
+                let path = format!("/proc/{}/fd/{}", std::process::id(), fd.as_raw_fd());
+                (format!("path:{path}"), Some(fd))
+            }
+        };
+        let netns_path = netns_arg.strip_prefix("path:").map(PathBuf::from);
+        if let (Some(path), Some(_)) = (&netns_path, &pin) {
+            netconf::lo_up(path).await.map_err(|e| setup(&e))?;
+            let mut plugged = Vec::new();
+            for (i, (endpoint, network)) in plan.endpoints.iter().enumerate() {
+                let a = Attached {
+                    container: c.clone(),
+                    endpoint: endpoint.clone(),
+                    network: network.clone(),
+                    first: i == 0,
+                };
+                if let Err(e) = self.planes.plug(path, &a).await {
+                    self.planes.unplug_in(Some(path), &plugged).await;
+                    return Err(setup(&e));
+                }
+                plugged.push(endpoint.clone());
+            }
+        }
+        let dir = container_dir(self.engine.data_root(), &c.id);
+        std::fs::create_dir_all(&dir).map_err(|e| setup(&e))?;
+        let _ = std::fs::remove_file(dir.join("exit"));
+        let binds = self.write_files(c, plan, &dir).map_err(|e| setup(&e))?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("container.log"))
+            .map_err(|e| setup(&e))?;
+        let mut cmd = tokio::process::Command::new(&self.exe);
+        cmd.arg("_shim")
+            .arg("--id")
+            .arg(c.id.as_str())
+            .arg("--netns")
+            .arg(&netns_arg);
+        if m.mode == NetworkMode::Host {
+            cmd.args(["--uts", "host"]);
+        } else {
+            cmd.args(["--uts", "new", "--hostname"]).arg(c.hostname());
+        }
+        for (src, dst) in &binds {
+            cmd.arg("--bind").arg(format!("{}:{}", src.display(), dst));
+        }
+        let _ = std::fs::remove_file(dir.join("pid"));
+        cmd.arg("--exit-file")
+            .arg(dir.join("exit"))
+            .arg("--pid-file")
+            .arg(dir.join("pid"))
+            .arg("--")
+            .args(&m.config.cmd);
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().map_err(|e| setup(&e))?)
+            .stderr(log)
+            .kill_on_drop(false);
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| RuntimeError::Engine(EngineError::Spawn(e.to_string())))?;
+        let pid = child.id().expect("a just-spawned child has a pid");
+        // The shim writes the pid file once the command runs; if it exits first, setup or exec
+        // failed and the last log line says why (Docker fails `start` then, too).
+        let started = tokio::time::timeout(START_TIMEOUT, async {
+            loop {
+                if dir.join("pid").exists() {
+                    return None;
+                }
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Some(status);
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        if let Ok(Some(status)) = started {
+            let log = std::fs::read_to_string(dir.join("container.log")).unwrap_or_default();
+            let why = log
+                .lines()
+                .last()
+                .unwrap_or("the container process exited")
+                .to_owned();
+            let code = read_exit_code(&dir).or(status.code()).unwrap_or(125);
+            let cid = c.id.clone();
+            // The process never ran: record the attempt like Docker (exited, with the code).
+            if let Ok((_, endpoints)) = self.blocking(move |e| e.mark_exited(&cid, code)).await {
+                self.planes
+                    .unplug_in(netns_path.as_deref(), &endpoints)
+                    .await;
+            }
+            return Err(RuntimeError::Engine(EngineError::Spawn(why)));
+        }
+        let id = c.id.clone();
+        let running = self.blocking(move |e| e.mark_running(&id, pid)).await?;
+        let (tx, rx) = watch::channel(None);
+        self.live
+            .lock()
+            .await
+            .insert(c.id.clone(), Live { pid, exited: rx });
+        info!(container = %c.name, pid, "container started");
+        let rt = self.clone();
+        let id = c.id.clone();
+        tokio::spawn(async move {
+            let status = child.wait().await;
+            // The namespace pin goes only now: until the shim has exited the TAPs live in it.
+            let code = read_exit_code(&dir)
+                .or_else(|| status.ok().and_then(exit_status_code))
+                .unwrap_or(255);
+            rt.finish(&id, code, tx).await;
+            drop(pin);
+        });
+        Ok(running)
+    }
+
+    /// After the shim exited: records the exit, unplugs and releases the endpoints.
+    async fn finish(&self, id: &ContainerId, code: i32, tx: watch::Sender<Option<i32>>) {
+        let cid = id.clone();
+        match self.blocking(move |e| e.mark_exited(&cid, code)).await {
+            Ok((c, endpoints)) => {
+                self.planes.unplug_in(None, &endpoints).await;
+                info!(container = %c.name, code, "container exited");
+            }
+            Err(e) => warn!(container = %id.short(), error = %e, "recording an exit failed"),
+        }
+        self.live.lock().await.remove(id);
+        let _ = tx.send(Some(code));
+    }
+
+    /// Stops a running container: SIGTERM to the shim (which forwards it to the command only,
+    /// as Docker signals only the container's main process), SIGKILL to the command after
+    /// `timeout` (the shim then records 137 and kills what the command left behind). Answers
+    /// false when it was not running (Docker's 304).
+    pub async fn stop(&self, term: &str, timeout: Duration) -> Result<bool, RuntimeError> {
+        let c = self.engine.container(term)?;
+        let Some((pid, mut exited)) = self
+            .live
+            .lock()
+            .await
+            .get(&c.id)
+            .map(|l| (l.pid, l.exited.clone()))
+        else {
+            return Ok(false);
+        };
+        let shim = Pid::from_raw(pid as i32);
+        let _ = kill(shim, Signal::SIGTERM);
+        let done = tokio::time::timeout(timeout, exited.wait_for(Option::is_some))
+            .await
+            .is_ok();
+        if !done {
+            let dir = container_dir(self.engine.data_root(), &c.id);
+            let command = std::fs::read_to_string(dir.join("pid"))
+                .ok()
+                .and_then(|p| p.trim().parse::<i32>().ok());
+            match command {
+                Some(p) => {
+                    let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
+                }
+                None => {
+                    let _ = killpg(shim, Signal::SIGKILL);
+                }
+            }
+            if tokio::time::timeout(Duration::from_secs(5), exited.wait_for(Option::is_some))
+                .await
+                .is_err()
+            {
+                // The shim itself hangs: end the whole group.
+                let _ = killpg(shim, Signal::SIGKILL);
+                let _ = exited.wait_for(Option::is_some).await;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Waits until the container is not running; answers its exit code.
+    pub async fn wait(&self, term: &str) -> Result<i32, RuntimeError> {
+        let c = self.engine.container(term)?;
+        let rx = self.live.lock().await.get(&c.id).map(|l| l.exited.clone());
+        if let Some(mut rx) = rx {
+            let _ = rx.wait_for(Option::is_some).await;
+        }
+        let c = self.engine.container(c.id.as_str())?;
+        Ok(c.managed().map_or(0, |m| m.state.exit_code))
+    }
+
+    /// The pid to enter for `exec`.
+    pub async fn pid(&self, id: &ContainerId) -> Option<u32> {
+        self.live.lock().await.get(id).map(|l| l.pid)
+    }
+
+    /// At daemon start: watches containers whose shims survived the restart, and records the
+    /// exit of those that ended while the daemon was away.
+    pub async fn adopt(self: &Arc<Self>) -> Result<(), EngineError> {
+        let containers = self
+            .blocking(|e| Ok(e.store().snapshot()?.containers))
+            .await?;
+        for c in containers {
+            let Some(m) = c.managed() else { continue };
+            if m.state.status != Status::Running {
+                continue;
+            }
+            let dir = container_dir(self.engine.data_root(), &c.id);
+            let (tx, rx) = watch::channel(None);
+            match m.state.pid.filter(|pid| is_our_shim(*pid, &c.id)) {
+                Some(pid) => {
+                    self.live
+                        .lock()
+                        .await
+                        .insert(c.id.clone(), Live { pid, exited: rx });
+                    info!(container = %c.name, pid, "container adopted");
+                    let rt = self.clone();
+                    tokio::spawn(async move {
+                        while is_our_shim(pid, &c.id) {
+                            tokio::time::sleep(ADOPTED_POLL).await;
+                        }
+                        let code = read_exit_code(&dir).unwrap_or(255);
+                        rt.finish(&c.id, code, tx).await;
+                    });
+                }
+                None => {
+                    let code = read_exit_code(&dir).unwrap_or(255);
+                    self.finish(&c.id, code, tx).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the container's hosts, hostname and resolv.conf; answers the bind mounts.
+    fn write_files(
+        &self,
+        c: &ContainerRecord,
+        plan: &StartPlan,
+        dir: &Path,
+    ) -> std::io::Result<Vec<(PathBuf, &'static str)>> {
+        crate::daemon::files::write_container_files(c, plan, dir)
+    }
+
+    /// Forgets a container's runtime state (after `rm`).
+    pub async fn forget(&self, c: &ContainerRecord) {
+        let dir = container_dir(self.engine.data_root(), &c.id);
+        if let Err(e) = std::fs::remove_dir_all(&dir)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            warn!(container = %c.name, error = %e, "cannot remove the container's directory");
+        }
+    }
+}
