@@ -699,7 +699,8 @@ mod tests {
         assert!(is_route(&Method::GET, &["networks"]));
         assert!(is_route(&Method::POST, &["networks", "x", "connect"]));
         assert!(!is_route(&Method::PUT, &["networks"]));
-        assert!(!is_route(&Method::GET, &["containers", "json"]));
+        assert!(is_route(&Method::GET, &["containers", "json"]));
+        assert!(!is_route(&Method::GET, &["images", "json"]));
     }
 
     #[test]
