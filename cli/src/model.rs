@@ -124,69 +124,19 @@ impl ContainerName {
         &self.0
     }
 
-    /// A generated `adjective_name` style name, as Docker makes when `--name` is omitted.
-    pub fn generate(taken: impl Fn(&str) -> bool) -> ContainerName {
-        use rand::RngExt as _;
-        const LEFT: &[&str] = &[
-            "admiring",
-            "brave",
-            "clever",
-            "dazzling",
-            "eager",
-            "festive",
-            "gallant",
-            "happy",
-            "jolly",
-            "keen",
-            "lucid",
-            "modest",
-            "nifty",
-            "optimistic",
-            "quirky",
-            "relaxed",
-            "serene",
-            "trusting",
-            "upbeat",
-            "vibrant",
-            "wizardly",
-            "zealous",
-        ];
-        const RIGHT: &[&str] = &[
-            "babbage", "curie", "dijkstra", "euler", "fermat", "goldberg", "hopper", "hypatia",
-            "kare", "lamport", "lovelace", "mccarthy", "noether", "perlman", "ritchie", "shannon",
-            "thompson", "turing", "wilson", "wozniak",
-        ];
-        let mut rng = rand::rng();
-        loop {
-            let l = LEFT[rng.random_range(0..LEFT.len())];
-            let r = RIGHT[rng.random_range(0..RIGHT.len())];
-            let mut name = format!("{l}_{r}");
-            if taken(&name) {
-                name.push_str(&rng.random_range(0..10u8).to_string());
-            }
-            if !taken(&name) {
-                return ContainerName(name);
-            }
-        }
+    /// A generated `adjective_surname` name, as Docker makes when `--name` is omitted (the
+    /// short id when every try is taken).
+    pub fn generate(id: &ObjectId, taken: impl Fn(&str) -> bool) -> ContainerName {
+        ContainerName(crate::containers::names::generate_name(id.as_str(), taken))
     }
 }
 
 impl FromStr for ContainerName {
     type Err = ModelError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let name = s.strip_prefix('/').unwrap_or(s);
-        let mut bytes = name.bytes();
-        let first_ok = bytes.next().is_some_and(|b| b.is_ascii_alphanumeric());
-        let rest: Vec<u8> = bytes.collect();
-        let rest_ok = !rest.is_empty()
-            && rest
-                .iter()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-        if first_ok && rest_ok {
-            Ok(ContainerName(name.to_owned()))
-        } else {
-            Err(ModelError::InvalidContainerName(s.to_owned()))
-        }
+        crate::containers::names::validate_container_name(s)
+            .map(|n| ContainerName(n.to_owned()))
+            .map_err(|_| ModelError::InvalidContainerName(s.to_owned()))
     }
 }
 

@@ -19,6 +19,9 @@
 //! describes bytes the container chose, and a container with `CAP_NET_RAW` can hand its kernel
 //! GSO packets (a packet socket with `PACKET_VNET_HDR`) whose headers disagree with the offload
 //! they ask for. So the header is checked against the frame, not just against itself.
+//!
+//! The header's wire layout ([`VnetHeader`], its flag and GSO constants) lives in
+//! [`crate::vnet`]; this module gives its fields a meaning ([`Offload`]) and validates them.
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -28,9 +31,11 @@ use etherparse::{
     Ipv4HeaderSlice, Ipv6HeaderSlice, TcpHeaderSlice,
 };
 
-/// Length of the virtio-net header netloom configures on its TAPs (`TUNSETVNETHDRSZ`): the
-/// 10-byte `struct virtio_net_hdr` plus `num_buffers`, which tun leaves unwritten on reads.
-pub const VNET_HDR_LEN: usize = 12;
+use crate::vnet::{
+    VIRTIO_NET_HDR_F_DATA_VALID, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_ECN,
+    VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6,
+    VIRTIO_NET_HDR_GSO_UDP, VIRTIO_NET_HDR_GSO_UDP_L4, VNET_HDR_LEN, VnetHeader,
+};
 
 /// Length of an untagged Ethernet II header.
 pub const ETHERNET_HEADER_LEN: usize = Ethernet2Header::LEN;
@@ -38,19 +43,19 @@ pub const ETHERNET_HEADER_LEN: usize = Ethernet2Header::LEN;
 /// The largest Ethernet frame the switch accepts: the header, a 40-byte IPv6 header and the
 /// largest payload its 16-bit length field can describe. IPv4 super-frames end 40 bytes sooner,
 /// because IPv4's total length counts its header. Anything longer cannot be a valid frame.
+///
+/// It is also more than a TAP can hand over: a GSO super-frame is bounded by the device's
+/// `gso_max_size` (64 KiB; tun caps `tso_max_size` there, so it cannot be raised) plus the
+/// Ethernet header and a VLAN tag the kernel may insert, and a non-GSO frame by the TAP's
+/// largest MTU (65521) plus the same headers.
 pub const MAX_FRAME_LEN: usize = ETHERNET_HEADER_LEN + 40 + u16::MAX as usize;
 
-/// The read buffer a TAP port needs for one frame. A read that fills a buffer of exactly this
-/// size may have been truncated by the kernel, so readers should allocate one byte more and let
+/// The read buffer a TAP port needs for one frame with its virtio-net header; smaller buffers
+/// silently truncate large frames. A read that fills a buffer of exactly this size may have
+/// been truncated by the kernel, so readers should allocate one byte more and let
 /// [`FrameView::parse_vnet`] reject what does not fit as [`FrameError::Oversize`].
 pub const MAX_READ_LEN: usize = VNET_HDR_LEN + MAX_FRAME_LEN;
 
-/// `VIRTIO_NET_HDR_F_NEEDS_CSUM`: the transport checksum is partial.
-const F_NEEDS_CSUM: u8 = 1;
-/// `VIRTIO_NET_HDR_F_DATA_VALID`: the kernel already verified the checksum.
-const F_DATA_VALID: u8 = 2;
-/// `VIRTIO_NET_HDR_GSO_ECN`: a flag bit on top of the GSO type.
-const GSO_ECN: u8 = 0x80;
 /// The offset of the checksum field in a TCP header (RFC 9293, section 3.1).
 const TCP_CHECKSUM_OFFSET: u16 = 16;
 /// The fixed IPv6 header length (RFC 8200, section 3).
@@ -123,12 +128,13 @@ pub enum GsoKind {
 }
 
 impl GsoKind {
+    /// The `gso_type` value, without the ECN bit.
     fn code(self) -> u8 {
         match self {
-            GsoKind::TcpV4 => 1,
-            GsoKind::Udp => 3,
-            GsoKind::TcpV6 => 4,
-            GsoKind::UdpL4 => 5,
+            GsoKind::TcpV4 => VIRTIO_NET_HDR_GSO_TCPV4,
+            GsoKind::Udp => VIRTIO_NET_HDR_GSO_UDP,
+            GsoKind::TcpV6 => VIRTIO_NET_HDR_GSO_TCPV6,
+            GsoKind::UdpL4 => VIRTIO_NET_HDR_GSO_UDP_L4,
         }
     }
 }
@@ -214,24 +220,36 @@ impl Offload {
     /// Decodes and checks the 12 header bytes (little-endian, the byte order netloom sets with
     /// `TUNSETVNETLE`). `num_buffers` (bytes 10..12) is ignored: tun does not write it on reads.
     pub fn parse(bytes: &[u8; VNET_HDR_LEN]) -> Result<Offload, VnetError> {
-        let [flags, gso_type, h0, h1, g0, g1, s0, s1, o0, o1, _, _] = *bytes;
-        if flags & !(F_NEEDS_CSUM | F_DATA_VALID) != 0 {
+        Offload::from_header(VnetHeader::from_bytes(bytes))
+    }
+
+    /// Checks a decoded header in itself (not yet against its frame; see
+    /// [`FrameView::parse`]).
+    pub fn from_header(header: VnetHeader) -> Result<Offload, VnetError> {
+        let VnetHeader {
+            flags,
+            gso_type,
+            hdr_len,
+            gso_size: size,
+            csum_start,
+            csum_offset,
+        } = header;
+        if flags & !(VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID) != 0 {
             return Err(VnetError::UnknownFlags(flags));
         }
-        let ecn = gso_type & GSO_ECN != 0;
-        let kind = match gso_type & !GSO_ECN {
-            0 => None,
-            1 => Some(GsoKind::TcpV4),
-            3 => Some(GsoKind::Udp),
-            4 => Some(GsoKind::TcpV6),
-            5 => Some(GsoKind::UdpL4),
+        let ecn = gso_type & VIRTIO_NET_HDR_GSO_ECN != 0;
+        let kind = match gso_type & !VIRTIO_NET_HDR_GSO_ECN {
+            VIRTIO_NET_HDR_GSO_NONE => None,
+            VIRTIO_NET_HDR_GSO_TCPV4 => Some(GsoKind::TcpV4),
+            VIRTIO_NET_HDR_GSO_UDP => Some(GsoKind::Udp),
+            VIRTIO_NET_HDR_GSO_TCPV6 => Some(GsoKind::TcpV6),
+            VIRTIO_NET_HDR_GSO_UDP_L4 => Some(GsoKind::UdpL4),
             _ => return Err(VnetError::UnknownGsoType(gso_type)),
         };
-        let csum = (flags & F_NEEDS_CSUM != 0).then(|| Csum {
-            start: u16::from_le_bytes([s0, s1]),
-            offset: u16::from_le_bytes([o0, o1]),
+        let csum = header.needs_csum().then_some(Csum {
+            start: csum_start,
+            offset: csum_offset,
         });
-        let size = u16::from_le_bytes([g0, g1]);
         let gso = match kind {
             None if ecn => return Err(VnetError::EcnWithoutGso),
             None => None,
@@ -240,10 +258,10 @@ impl Offload {
             Some(kind) => Some(Gso { kind, size, ecn }),
         };
         Ok(Offload {
-            data_valid: flags & F_DATA_VALID != 0,
+            data_valid: flags & VIRTIO_NET_HDR_F_DATA_VALID != 0,
             csum,
             gso,
-            hdr_len: u16::from_le_bytes([h0, h1]),
+            hdr_len,
         })
     }
 
@@ -260,27 +278,35 @@ impl Offload {
     /// Encodes the header, the inverse of [`Offload::parse`]; `num_buffers` is written as 0.
     /// `gso_size` is 0 for frames without GSO, as tun writes it.
     pub fn to_bytes(&self) -> [u8; VNET_HDR_LEN] {
+        self.to_header().to_bytes()
+    }
+
+    /// The raw header, the inverse of [`Offload::from_header`].
+    pub fn to_header(&self) -> VnetHeader {
         let mut flags = 0;
         if self.csum.is_some() {
-            flags |= F_NEEDS_CSUM;
+            flags |= VIRTIO_NET_HDR_F_NEEDS_CSUM;
         }
         if self.data_valid {
-            flags |= F_DATA_VALID;
+            flags |= VIRTIO_NET_HDR_F_DATA_VALID;
         }
-        let (gso_type, size) = match self.gso {
-            None => (0, 0),
-            Some(g) if g.ecn => (g.kind.code() | GSO_ECN, g.size),
+        let (gso_type, gso_size) = match self.gso {
+            None => (VIRTIO_NET_HDR_GSO_NONE, 0),
+            Some(g) if g.ecn => (g.kind.code() | VIRTIO_NET_HDR_GSO_ECN, g.size),
             Some(g) => (g.kind.code(), g.size),
         };
         let csum = self.csum.unwrap_or(Csum {
             start: 0,
             offset: 0,
         });
-        let [h0, h1] = self.hdr_len.to_le_bytes();
-        let [g0, g1] = size.to_le_bytes();
-        let [s0, s1] = csum.start.to_le_bytes();
-        let [o0, o1] = csum.offset.to_le_bytes();
-        [flags, gso_type, h0, h1, g0, g1, s0, s1, o0, o1, 0, 0]
+        VnetHeader {
+            flags,
+            gso_type,
+            hdr_len: self.hdr_len,
+            gso_size,
+            csum_start: csum.start,
+            csum_offset: csum.offset,
+        }
     }
 }
 
@@ -465,10 +491,10 @@ pub struct FrameView<'a> {
 impl<'a> FrameView<'a> {
     /// Parses a TAP read: the virtio-net header, then the Ethernet frame behind it.
     pub fn parse_vnet(buf: &'a [u8]) -> Result<FrameView<'a>, FrameError> {
-        let Some((header, frame)) = buf.split_first_chunk::<VNET_HDR_LEN>() else {
+        let Some((header, frame)) = VnetHeader::split(buf) else {
             return Err(FrameError::TruncatedVnetHeader { len: buf.len() });
         };
-        let offload = Offload::parse(header)?;
+        let offload = Offload::from_header(header)?;
         FrameView::parse(offload, frame)
     }
 

@@ -27,9 +27,8 @@ use etherparse::checksum::Sum16BitWords;
 use etherparse::{IpNumber, Ipv4Header, Ipv6Header, TcpHeader};
 
 use crate::counters::DropReason;
-use crate::frame::{
-    Csum, ETHERNET_HEADER_LEN, FrameView, GsoLayout, L3, MAX_READ_LEN, VNET_HDR_LEN,
-};
+use crate::frame::{Csum, ETHERNET_HEADER_LEN, FrameView, GsoLayout, L3, MAX_READ_LEN};
+use crate::vnet::VNET_HDR_LEN;
 
 /// Why a frame could not be segmented. [`FrameView`] has validated these headers already, so
 /// this is a broken invariant rather than a hostile frame; it is still counted, as

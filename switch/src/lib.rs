@@ -13,6 +13,8 @@
 //!   the frame, the ingress port, the domain's ports and learning table, and the time passed in;
 //!   the threat model it answers is in [`forward`]. Drops are counted per [`DropReason`],
 //!   switch-wide and in each port's [`PortCounters`].
+//! - [`VnetHeader`]: the raw 12-byte virtio-net header in front of every TAP frame, its
+//!   layout and constants in one place ([`vnet`]), shared by the TAP layer and [`frame`].
 //! - [`Segmenter`]: GSO segmentation and checksum completion for destinations that take only
 //!   ordinary frames (the gateway, ports without a virtio-net header).
 //!
@@ -35,6 +37,7 @@ mod switch;
 pub mod tap;
 #[cfg(test)]
 mod testutil;
+pub mod vnet;
 
 pub use counters::{Counters, Reason};
 pub use counters::{DropReason, PortCounters, PortStats};
@@ -48,3 +51,4 @@ pub use gso::{GsoError, Segment, Segmenter, Segments};
 pub use handle::{HandleError, SwitchHandle, spawn};
 pub use runtime::PortError;
 pub use switch::{Command, Switch, SwitchError};
+pub use vnet::{VNET_HDR_LEN, VnetHeader};

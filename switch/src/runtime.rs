@@ -23,9 +23,10 @@ use crate::domain::{DomainConfig, DomainId};
 use crate::forward::{
     Action, Bridge, BridgeError, Gateway, PortId, PortPolicy, TableConfig, Timestamp, decide,
 };
-use crate::frame::{FrameView, MAX_READ_LEN, VNET_HDR_LEN};
+use crate::frame::{FrameView, MAX_READ_LEN};
 use crate::gateway::{self, GatewayAddr};
 use crate::tap::{AsyncTap, IoFailure};
+use crate::vnet::VNET_HDR_LEN;
 
 /// How often a port task expires aged entries of its domain's learning table.
 const EXPIRE_EVERY: Duration = Duration::from_secs(5);

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::daemon::containers::{CreateContainer, parse_ip};
 use crate::daemon::engine::EngineError;
+use crate::format::container::StateInfo;
 use crate::model::{
     ContainerConfig, ContainerRecord, EndpointRecord, EndpointSettings, NetworkMode, NetworkRecord,
     Status, rfc3339_nano,
@@ -171,44 +172,20 @@ fn quote_command(cmd: &[String]) -> String {
     cmd.join(" ")
 }
 
-/// Docker's `State.Status`-derived `Status` text for `ps`, relative to `now`.
+/// Docker's `Status` text for `ps` (`Up 5 seconds`, `Exited (0) 2 minutes ago`, `Created`).
 fn status_text(c: &ContainerRecord) -> String {
     let Some(m) = c.managed() else {
         return "Up".into();
     };
-    let now = chrono::Local::now().fixed_offset();
-    let human = |since: Option<chrono::DateTime<chrono::FixedOffset>>| {
-        since.map_or_else(String::new, |t| {
-            human_duration((now - t).num_seconds().max(0))
-        })
+    let st = &m.state;
+    let info = StateInfo {
+        running: st.status == Status::Running,
+        started_at: st.started_at.map(|t| t.timestamp()),
+        finished_at: st.finished_at.map(|t| t.timestamp()),
+        exit_code: i64::from(st.exit_code),
+        ..StateInfo::default()
     };
-    match m.state.status {
-        Status::Created => "Created".into(),
-        Status::Running => format!("Up {}", human(m.state.started_at)),
-        Status::Exited => format!(
-            "Exited ({}) {} ago",
-            m.state.exit_code,
-            human(m.state.finished_at)
-        ),
-    }
-}
-
-/// go-units `HumanDuration` for whole seconds.
-pub fn human_duration(secs: i64) -> String {
-    let hours = secs / 3600;
-    match secs {
-        s if s < 1 => "Less than a second".into(),
-        1 => "1 second".into(),
-        s if s < 60 => format!("{s} seconds"),
-        s if s / 60 == 1 => "About a minute".into(),
-        s if s < 3600 => format!("{} minutes", s / 60),
-        _ if hours == 1 => "About an hour".into(),
-        _ if hours < 48 => format!("{hours} hours"),
-        _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
-        _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
-        _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
-        _ => format!("{} years", hours / 24 / 365),
-    }
+    crate::format::container::status_text(&info, chrono::Utc::now().timestamp())
 }
 
 fn endpoint_json(
@@ -418,21 +395,4 @@ pub fn inspect(
             "Networks": nets,
         },
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn human_durations_like_go_units() {
-        assert_eq!(human_duration(0), "Less than a second");
-        assert_eq!(human_duration(1), "1 second");
-        assert_eq!(human_duration(12), "12 seconds");
-        assert_eq!(human_duration(61), "About a minute");
-        assert_eq!(human_duration(600), "10 minutes");
-        assert_eq!(human_duration(3700), "About an hour");
-        assert_eq!(human_duration(7200), "2 hours");
-        assert_eq!(human_duration(3 * 86400), "3 days");
-    }
 }

@@ -94,7 +94,7 @@ impl Engine {
             };
             let id = ObjectId::random();
             let name = name.clone().unwrap_or_else(|| {
-                ContainerName::generate(|n| containers.iter().any(|c| c.name.as_str() == n))
+                ContainerName::generate(&id, |n| containers.iter().any(|c| c.name.as_str() == n))
             });
             let record = ContainerRecord {
                 id,

@@ -704,11 +704,14 @@ impl Engine {
                     });
                 }
                 None => {
+                    let id = ObjectId::random();
                     let name = name.clone().unwrap_or_else(|| {
-                        ContainerName::generate(|n| containers.iter().any(|c| c.name.as_str() == n))
+                        ContainerName::generate(&id, |n| {
+                            containers.iter().any(|c| c.name.as_str() == n)
+                        })
                     });
                     let c = ContainerRecord {
-                        id: ObjectId::random(),
+                        id,
                         name,
                         created: now(),
                         kind: SandboxKind::Foreign {

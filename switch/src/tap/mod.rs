@@ -8,8 +8,8 @@
 //! # What a TAP looks like to the switch
 //!
 //! - Opened with `IFF_TAP | IFF_NO_PI | IFF_VNET_HDR`: every read returns one Ethernet frame
-//!   behind a 12-byte virtio-net header ([`VnetHeader`], layout in its module docs), and every
-//!   write must carry one. No packet-information prefix.
+//!   behind a 12-byte virtio-net header ([`VnetHeader`](crate::VnetHeader), layout in
+//!   [`crate::vnet`]), and every write must carry one. No packet-information prefix.
 //! - Offloads `TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6`: the container's kernel may hand the switch
 //!   TCP super-frames of up to 64 KiB (`gso_type` TCPV4/TCPV6) and frames whose transport
 //!   checksum is only partial (`flags & NEEDS_CSUM`). Forwarding such a frame to another TAP
@@ -17,11 +17,11 @@
 //!   terminates the frame in userspace (the gateway, smoltcp) must complete the checksum and
 //!   segment first, or refuse it. TSO is only granted together with CSUM (the kernel requires it).
 //! - Frames the switch writes are validated by the kernel against their header; a zero header
-//!   ([`VnetHeader::NONE`]) means "a complete, ordinary frame".
-//! - Buffers: a read needs room for [`READ_BUF_LEN`] bytes (header + the largest GSO frame).
-//!   The kernel truncates a frame that does not fit *without an error* (the read returns the
-//!   buffer's length), and drops the frame with `EINVAL` if the buffer cannot even hold the
-//!   header.
+//!   ([`VnetHeader::NONE`](crate::VnetHeader::NONE)) means "a complete, ordinary frame".
+//! - Buffers: a read needs room for [`MAX_READ_LEN`](crate::MAX_READ_LEN) bytes (header + the
+//!   largest frame; see [`MAX_FRAME_LEN`](crate::MAX_FRAME_LEN)). The kernel truncates a frame
+//!   that does not fit *without an error* (the read returns the buffer's length), and drops the
+//!   frame with `EINVAL` if the buffer cannot even hold the header.
 //!
 //! # Namespaces
 //!
@@ -72,7 +72,6 @@ mod netns;
 mod sys;
 #[cfg(test)]
 mod tests;
-mod vnet;
 
 use std::ffi::CString;
 use std::io;
@@ -84,21 +83,8 @@ use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
 pub use netns::{in_netns, in_netns_fd};
-pub use vnet::{
-    VIRTIO_NET_HDR_F_DATA_VALID, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_ECN,
-    VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6,
-    VIRTIO_NET_HDR_GSO_UDP, VIRTIO_NET_HDR_GSO_UDP_L4, VNET_HDR_LEN, VnetHeader,
-};
 
-/// The largest Ethernet frame a TAP can hand over: a GSO super-frame is bounded by the device's
-/// `gso_max_size` (64 KiB; tun caps `tso_max_size` there, so it cannot be raised), plus the
-/// Ethernet header and a VLAN tag the kernel may insert. A non-GSO frame is bounded by the
-/// TAP's largest MTU (65521) plus the same headers, which is smaller.
-pub const MAX_FRAME_LEN: usize = 65_536 + 14 + 4;
-
-/// Size of a read buffer that always holds a whole frame with its virtio-net header. Smaller
-/// buffers silently truncate large frames.
-pub const READ_BUF_LEN: usize = VNET_HDR_LEN + MAX_FRAME_LEN;
+use crate::vnet::VNET_HDR_LEN;
 
 /// The offloads netloom asks for: partial checksums, and TCP segmentation for IPv4 and IPv6.
 const OFFLOADS: libc::c_uint = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6;
@@ -584,7 +570,7 @@ impl Tap {
     }
 
     /// One non-blocking read: one frame (behind its header), or `WouldBlock`. `buf` must be
-    /// [`READ_BUF_LEN`] bytes; see [`AsyncTap::try_read`].
+    /// at least [`MAX_READ_LEN`](crate::MAX_READ_LEN) bytes; see [`AsyncTap::try_read`].
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.fd.read(buf)
     }
@@ -656,9 +642,9 @@ impl AsyncTap {
         Ok(())
     }
 
-    /// Reads one frame (behind its header) into `buf`, which must be [`READ_BUF_LEN`] bytes:
-    /// a frame that does not fit is truncated to `buf.len()` without an error.
-    /// `WouldBlock` means no more frames for now (and clears tokio's readiness, so the next
+    /// Reads one frame (behind its header) into `buf`, which must be at least
+    /// [`MAX_READ_LEN`](crate::MAX_READ_LEN) bytes: a frame that does not fit is truncated to
+    /// `buf.len()` without an error. `WouldBlock` means no more frames for now (and clears tokio's readiness, so the next
     /// [`readable`](Self::readable) waits); see [`IoFailure`] for the other errors.
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         match self.io.try_io(Interest::READABLE, |fd| fd.read(buf)) {

@@ -24,6 +24,8 @@ use nix::sched::{CloneFlags, unshare};
 use rstest::rstest;
 
 use super::*;
+use crate::MAX_READ_LEN;
+use crate::vnet::{VIRTIO_NET_HDR_GSO_TCPV4, VnetHeader};
 
 const TAP_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 const NEIGHBOUR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
@@ -189,7 +191,7 @@ fn frames_cross_the_tap_with_a_vnet_header() {
         ip(&["link", "set", "eth0", "up"]);
         runtime().block_on(async move {
             let port = tap.into_async().expect("register");
-            let mut buf = vec![0u8; READ_BUF_LEN];
+            let mut buf = vec![0u8; MAX_READ_LEN];
 
             // Kernel -> switch: a datagram for a neighbour makes the kernel ask for its MAC.
             let sender = UdpSocket::bind((TAP_ADDR, 0)).expect("bind sender");
@@ -300,7 +302,7 @@ fn tcp_leaves_the_container_as_tso_super_frames() {
         ]);
         runtime().block_on(async move {
             let port = tap.into_async().expect("register");
-            let mut buf = vec![0u8; READ_BUF_LEN];
+            let mut buf = vec![0u8; MAX_READ_LEN];
             let client = async {
                 let stream = tokio::net::TcpStream::connect((NEIGHBOUR, 8080))
                     .await
@@ -570,7 +572,7 @@ fn a_deleted_device_reads_and_writes_as_gone() {
         runtime().block_on(async move {
             let port = tap.into_async().expect("register");
             ip(&["link", "del", "dev", "eth0"]);
-            let mut buf = vec![0u8; READ_BUF_LEN];
+            let mut buf = vec![0u8; MAX_READ_LEN];
             let wait_for_error = async {
                 loop {
                     port.readable().await.expect("readable");

@@ -22,6 +22,11 @@
 //! `num_buffers` field and emits zeros there. 12 rather
 //! than 10 keeps the header identical to what virtio 1.x devices and vhost exchange, so a
 //! header read from one TAP can be written unchanged to another.
+//!
+//! This module is the wire layout only: [`VnetHeader`] encodes and decodes the bytes and checks
+//! nothing. The TAP layer ([`crate::tap`]) reads and writes it as is; what the switch acts on is
+//! [`crate::frame::Offload`], which [`Offload::from_header`](crate::frame::Offload::from_header)
+//! validates from a `VnetHeader` and checks against the frame behind it.
 
 /// Size of the header netloom configures (`TUNSETVNETHDRSZ`).
 pub const VNET_HDR_LEN: usize = 12;
