@@ -3,7 +3,7 @@
 //! run host commands (`sleep`, `ping`, `ip`) in their own namespaces; the daemon runs in a
 //! network namespace of its own.
 
-use crate::common::{Daemon, Run, tempdir};
+use crate::common::{Daemon, Run, link_names, tempdir};
 
 fn run_d(d: &Daemon, args: &[&str]) -> String {
     let mut a = vec!["run", "-d"];
@@ -34,16 +34,7 @@ fn exec(d: &Daemon, args: &[&str]) -> Run {
 }
 
 fn links(d: &Daemon, name: &str) -> Vec<String> {
-    exec(d, &[name, "ip", "-o", "link", "show"])
-        .ok()
-        .stdout
-        .lines()
-        .filter_map(|l| {
-            l.split(": ")
-                .nth(1)
-                .map(|n| n.split('@').next().unwrap().to_owned())
-        })
-        .collect()
+    link_names(&exec(d, &[name, "ip", "-o", "link", "show"]).ok().stdout)
 }
 
 #[test]

@@ -8,7 +8,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{Daemon, Run, tempdir};
+use crate::common::{Daemon, Run, link_names, tempdir};
 
 /// A network namespace held by a sleeping process; killed on drop.
 struct Sandbox {
@@ -85,15 +85,7 @@ impl Sandbox {
     }
 
     fn links(&self) -> Vec<String> {
-        self.exec(&["ip", "-o", "link", "show"])
-            .stdout
-            .lines()
-            .filter_map(|l| {
-                l.split(": ")
-                    .nth(1)
-                    .map(|n| n.split('@').next().unwrap().to_owned())
-            })
-            .collect()
+        link_names(&self.exec(&["ip", "-o", "link", "show"]).stdout)
     }
 }
 

@@ -456,6 +456,36 @@ pub struct EndpointRecord {
     pub aliases: Vec<String>,
 }
 
+impl EndpointRecord {
+    /// A new endpoint with a fresh id; the MAC is the one asked for, else derived from the
+    /// address (`02:42` + IPv4, SPEC section 2).
+    pub fn new(
+        container: &ContainerId,
+        network: &NetworkId,
+        ifname: String,
+        ip: Ipv4Addr,
+        settings: &EndpointSettings,
+    ) -> EndpointRecord {
+        EndpointRecord {
+            id: ObjectId::random(),
+            container: container.clone(),
+            network: network.clone(),
+            ifname,
+            ip,
+            mac: settings.mac.unwrap_or_else(|| MacAddr::from_ipv4(ip)),
+            aliases: settings.aliases.clone(),
+        }
+    }
+}
+
+/// The lowest `ethN` not used by `taken` (a sandbox's existing endpoints).
+pub fn next_ifname<'a>(taken: impl IntoIterator<Item = &'a EndpointRecord> + Clone) -> String {
+    (0..)
+        .map(|i| format!("eth{i}"))
+        .find(|name| !taken.clone().into_iter().any(|e| &e.ifname == name))
+        .expect("an unused interface name exists")
+}
+
 /// Formats a time the way Go's `time.RFC3339Nano` does: fractional seconds without trailing
 /// zeros (none at all when zero) and `Z` for UTC.
 pub fn rfc3339_nano(t: &DateTime<FixedOffset>) -> String {

@@ -467,12 +467,8 @@ impl InspectCmd {
     /// Prints containers' JSON like `docker inspect`.
     pub async fn run(self, client: &Client) -> anyhow::Result<()> {
         check_args("netloom inspect", &self.args, 1, None)?;
-        let format_error = |e: crate::format::FormatError| StatusError {
-            code: u8::try_from(e.exit_code()).unwrap_or(1),
-            message: e.to_string(),
-        };
-        let mut inspector =
-            crate::format::Inspector::new_raw(self.format.as_deref()).map_err(format_error)?;
+        let mut inspector = crate::format::Inspector::new_raw(self.format.as_deref())
+            .map_err(super::format_error)?;
         for name in &self.args {
             match client
                 .get_raw(&format!("/containers/{}/json", escape(name)))
@@ -488,16 +484,7 @@ impl InspectCmd {
                 Err(e) => inspector.add_error(e.to_string()),
             }
         }
-        match inspector.finish() {
-            Ok(out) => {
-                print!("{out}");
-                Ok(())
-            }
-            Err(e) => {
-                print!("{}", e.stdout());
-                Err(format_error(e).into())
-            }
-        }
+        super::finish_inspect(inspector)
     }
 }
 

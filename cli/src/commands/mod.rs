@@ -112,6 +112,29 @@ impl fmt::Display for StatusError {
 
 impl std::error::Error for StatusError {}
 
+/// Prints what an inspector gathered and turns its errors into docker's exit statuses (64 for
+/// a template that does not parse, 1 otherwise); shared by `network inspect` and `inspect`.
+pub(crate) fn finish_inspect(inspector: crate::format::Inspector) -> anyhow::Result<()> {
+    match inspector.finish() {
+        Ok(out) => {
+            print!("{out}");
+            Ok(())
+        }
+        Err(e) => {
+            print!("{}", e.stdout());
+            Err(format_error(e).into())
+        }
+    }
+}
+
+/// A formatting error as a [`StatusError`] with docker's exit status.
+pub(crate) fn format_error(e: crate::format::FormatError) -> StatusError {
+    StatusError {
+        code: u8::try_from(e.exit_code()).unwrap_or(1),
+        message: e.to_string(),
+    }
+}
+
 /// The usage line and command path of each command, as cobra prints them in errors.
 pub(crate) fn usage_line(path: &str) -> &'static str {
     match path {

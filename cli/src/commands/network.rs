@@ -428,12 +428,9 @@ async fn ls(client: &Client, a: LsArgs) -> anyhow::Result<()> {
 
 async fn inspect(client: &Client, a: InspectArgs) -> anyhow::Result<()> {
     check_args("netloom network inspect", &a.args, 1, None)?;
-    let format_error = |e: crate::format::FormatError| StatusError {
-        code: u8::try_from(e.exit_code()).unwrap_or(1),
-        message: e.to_string(),
-    };
     // A bad template fails before any request, with docker's exit status 64.
-    let mut inspector = crate::format::Inspector::new(a.format.as_deref()).map_err(format_error)?;
+    let mut inspector =
+        crate::format::Inspector::new(a.format.as_deref()).map_err(super::format_error)?;
     let verbose = if a.verbose { "?verbose=true" } else { "" };
     for name in &a.args {
         match client
@@ -444,16 +441,7 @@ async fn inspect(client: &Client, a: InspectArgs) -> anyhow::Result<()> {
             Err(e) => inspector.add_error(e.to_string()),
         }
     }
-    match inspector.finish() {
-        Ok(out) => {
-            print!("{out}");
-            Ok(())
-        }
-        Err(e) => {
-            print!("{}", e.stdout());
-            Err(format_error(e).into())
-        }
-    }
+    super::finish_inspect(inspector)
 }
 
 async fn rm(client: &Client, a: RmArgs) -> anyhow::Result<()> {

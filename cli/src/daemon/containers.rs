@@ -10,6 +10,7 @@ use crate::daemon::engine::{
 use crate::model::{
     ContainerConfig, ContainerId, ContainerName, ContainerRecord, Driver, EndpointRecord,
     EndpointSettings, Managed, NetworkMode, NetworkRecord, ObjectId, RunState, SandboxKind, Status,
+    next_ifname,
 };
 
 /// What `POST /containers/create` asks for, parsed from the request.
@@ -154,17 +155,13 @@ impl Engine {
                     return Err(EngineError::NotAttachable(network.name.to_string()));
                 };
                 let ip = allocate_address(&network, &ipam, &endpoints, settings.ip)?;
-                let endpoint = EndpointRecord {
-                    id: ObjectId::random(),
-                    container: container.id.clone(),
-                    network: network.id.clone(),
-                    ifname: format!("eth{i}"),
+                let endpoint = EndpointRecord::new(
+                    &container.id,
+                    &network.id,
+                    format!("eth{i}"),
                     ip,
-                    mac: settings
-                        .mac
-                        .unwrap_or_else(|| netloom_ipam::MacAddr::from_ipv4(ip)),
-                    aliases: settings.aliases.clone(),
-                };
+                    settings,
+                );
                 tx.insert_endpoint(&endpoint)?;
                 endpoints.push(endpoint.clone());
                 planned.push((endpoint, network));
@@ -354,21 +351,8 @@ impl Engine {
                 return Ok(Connected::Recorded);
             };
             let ip = allocate_address(&n, &ipam, &endpoints, settings.ip)?;
-            let ifname = (0..)
-                .map(|i| format!("eth{i}"))
-                .find(|name| !mine.iter().any(|e| &e.ifname == name))
-                .expect("an unused interface name exists");
-            let endpoint = EndpointRecord {
-                id: ObjectId::random(),
-                container: c.id.clone(),
-                network: n.id.clone(),
-                ifname,
-                ip,
-                mac: settings
-                    .mac
-                    .unwrap_or_else(|| netloom_ipam::MacAddr::from_ipv4(ip)),
-                aliases: settings.aliases.clone(),
-            };
+            let ifname = next_ifname(mine.iter().copied());
+            let endpoint = EndpointRecord::new(&c.id, &n.id, ifname, ip, &settings);
             tx.insert_endpoint(&endpoint)?;
             let first = mine.is_empty();
             Ok(Connected::Plug {

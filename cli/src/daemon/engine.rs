@@ -12,8 +12,8 @@ use netloom_ipam::{HostFacts, NetworkRequest, PlanError, Subnet};
 
 use crate::api::filters::{FilterError, Filters};
 use crate::model::{
-    ContainerName, ContainerRecord, Driver, EndpointRecord, IpamRecord, ModelError, NetworkName,
-    NetworkRecord, ObjectId, SandboxKind,
+    ContainerName, ContainerRecord, Driver, EndpointRecord, EndpointSettings, IpamRecord,
+    ModelError, NetworkName, NetworkRecord, ObjectId, SandboxKind, next_ifname,
 };
 use crate::store::{Store, StoreError};
 
@@ -734,19 +734,13 @@ impl Engine {
                 });
             }
             let ip = allocate_address(&network, &ipam, &endpoints, requested_ip)?;
-            let ifname = (0..)
-                .map(|i| format!("eth{i}"))
-                .find(|n| !mine.iter().any(|e| &e.ifname == n))
-                .expect("an unused interface name exists");
-            let endpoint = EndpointRecord {
-                id: ObjectId::random(),
-                container: container.id.clone(),
-                network: network.id.clone(),
-                ifname,
-                ip,
-                mac: requested_mac.unwrap_or_else(|| netloom_ipam::MacAddr::from_ipv4(ip)),
+            let settings = EndpointSettings {
+                ip: Some(ip),
+                mac: requested_mac,
                 aliases: req.aliases.clone(),
             };
+            let ifname = next_ifname(mine.iter().copied());
+            let endpoint = EndpointRecord::new(&container.id, &network.id, ifname, ip, &settings);
             tx.insert_endpoint(&endpoint)?;
             Ok(Attached {
                 first: mine.is_empty(),

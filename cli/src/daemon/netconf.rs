@@ -100,13 +100,7 @@ async fn link_index(handle: &Handle, name: &str) -> Result<u32, NetconfError> {
 pub async fn configure(netns: &Path, cfg: &IfConfig) -> Result<(), NetconfError> {
     let (handle, conn) = handle_in(netns).await?;
     let result = async {
-        let lo = link_index(&handle, "lo").await?;
-        handle
-            .link()
-            .set(LinkUnspec::new_with_index(lo).up().build())
-            .execute()
-            .await
-            .map_err(req("setting lo up"))?;
+        set_up(&handle, "lo").await?;
         let index = link_index(&handle, &cfg.ifname).await?;
         handle
             .link()
@@ -128,12 +122,7 @@ pub async fn configure(netns: &Path, cfg: &IfConfig) -> Result<(), NetconfError>
                 "adding {}/{} to {}",
                 cfg.ip, cfg.prefix, cfg.ifname
             )))?;
-        handle
-            .link()
-            .set(LinkUnspec::new_with_index(index).up().build())
-            .execute()
-            .await
-            .map_err(req(format!("setting {} up", cfg.ifname)))?;
+        set_up(&handle, &cfg.ifname).await?;
         if let Some(gw) = cfg.default_gateway {
             let route = RouteMessageBuilder::<Ipv4Addr>::new()
                 .gateway(gw)
@@ -153,19 +142,21 @@ pub async fn configure(netns: &Path, cfg: &IfConfig) -> Result<(), NetconfError>
     result
 }
 
+/// Sets an interface up.
+async fn set_up(handle: &Handle, name: &str) -> Result<(), NetconfError> {
+    let index = link_index(handle, name).await?;
+    handle
+        .link()
+        .set(LinkUnspec::new_with_index(index).up().build())
+        .execute()
+        .await
+        .map_err(req(format!("setting {name} up")))
+}
+
 /// Sets `lo` up inside the namespace (a new namespace starts with it down).
 pub async fn lo_up(netns: &Path) -> Result<(), NetconfError> {
     let (handle, conn) = handle_in(netns).await?;
-    let result = async {
-        let lo = link_index(&handle, "lo").await?;
-        handle
-            .link()
-            .set(LinkUnspec::new_with_index(lo).up().build())
-            .execute()
-            .await
-            .map_err(req("setting lo up"))
-    }
-    .await;
+    let result = set_up(&handle, "lo").await;
     conn.abort();
     result
 }
