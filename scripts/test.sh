@@ -20,6 +20,7 @@ if [ "${NETLOOM_SKIP_INSTALL:-0}" != 1 ]; then
   command -v ip >/dev/null || need+=(iproute2)
   command -v ping >/dev/null || need+=(iputils-ping)
   command -v python3 >/dev/null || need+=(python3)
+  command -v dig >/dev/null || need+=(dnsutils)
   command -v cc >/dev/null || need+=(gcc)
   if [ ${#need[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive

@@ -11,4 +11,5 @@ mod api;
 mod common;
 mod containers;
 mod dataplane;
+mod dns;
 mod durability;

@@ -12,12 +12,24 @@ use crate::containers::files::{
 use crate::daemon::containers::StartPlan;
 use crate::model::{ContainerRecord, NetworkMode};
 
-/// Writes the files into `dir`; answers (file, target) bind mounts for the shim.
+/// What writing a container's files decided.
+#[derive(Debug, Default)]
+pub struct ContainerFiles {
+    /// (file, target) bind mounts for the shim.
+    pub binds: Vec<(PathBuf, &'static str)>,
+    /// Where the embedded DNS forwards unknown names (user networks only).
+    pub upstreams: Vec<std::net::SocketAddr>,
+    /// The container sets `ndots` itself (the DNS server then answers unknown single-label
+    /// names with no records instead of forwarding them, as Docker).
+    pub ndots_set: bool,
+}
+
+/// Writes the files into `dir`.
 pub fn write_container_files(
     c: &ContainerRecord,
     plan: &StartPlan,
     dir: &Path,
-) -> std::io::Result<Vec<(PathBuf, &'static str)>> {
+) -> std::io::Result<ContainerFiles> {
     let invalid = |e: &dyn std::fmt::Display| {
         std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string())
     };
@@ -26,7 +38,7 @@ pub fn write_container_files(
         && m.config.extra_hosts.is_empty()
     {
         // Host mode uses the host's files and container: mode the owner's, as Docker does.
-        return Ok(Vec::new());
+        return Ok(ContainerFiles::default());
     }
     let hostname = c.hostname();
     let extra: Vec<ExtraHost> = m
@@ -96,11 +108,21 @@ pub fn write_container_files(
         ("hostname", hostname_file(&hostname), "/etc/hostname"),
         ("resolv.conf", resolv.content, "/etc/resolv.conf"),
     ];
+    let upstreams = resolv
+        .upstreams
+        .iter()
+        .map(|u| std::net::SocketAddr::new(u.server.addr, 53))
+        .collect();
     let mut binds = Vec::new();
     for (name, content, target) in files {
         let path = dir.join(name);
         std::fs::write(&path, content)?;
         binds.push((path, target));
     }
-    Ok(binds)
+    let ndots_set = m.config.dns_options.iter().any(|o| o.starts_with("ndots:"));
+    Ok(ContainerFiles {
+        binds,
+        upstreams,
+        ndots_set,
+    })
 }

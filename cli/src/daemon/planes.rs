@@ -331,7 +331,17 @@ fn dns_records(state: &Snapshot) -> Records {
             if let Err(err) = b.add_container(n.name.as_str(), c.name.as_str(), e.ip) {
                 warn!(container = %c.name, error = %err, "name left out of DNS");
             }
-            for alias in &e.aliases {
+            // SPEC section 4: the name, the aliases, the 12-character short id and the hostname.
+            let hostname = c.hostname();
+            let extra = e
+                .aliases
+                .iter()
+                .map(String::as_str)
+                .chain([c.id.short(), hostname.as_str()]);
+            for alias in extra {
+                if alias == c.name.as_str() {
+                    continue;
+                }
                 if let Err(err) = b.add_alias(n.name.as_str(), alias, e.ip) {
                     warn!(alias, error = %err, "alias left out of DNS");
                 }

@@ -19,8 +19,12 @@ use nix::unistd::Pid;
 use tokio::sync::{Mutex, watch};
 use tracing::{info, warn};
 
+use netloom_dns::{DnsServer, ServerConfig};
+use tokio_util::sync::CancellationToken;
+
 use crate::daemon::containers::StartPlan;
 use crate::daemon::engine::{Attached, Engine, EngineError};
+use crate::daemon::files::ContainerFiles;
 use crate::daemon::netconf;
 use crate::daemon::planes::Planes;
 use crate::model::{ContainerId, ContainerRecord, NetworkMode, Status};
@@ -183,7 +187,14 @@ impl Runtime {
         let dir = container_dir(self.engine.data_root(), &c.id);
         std::fs::create_dir_all(&dir).map_err(|e| setup(&e))?;
         let _ = std::fs::remove_file(dir.join("exit"));
-        let binds = self.write_files(c, plan, &dir).map_err(|e| setup(&e))?;
+        let files = self.write_files(c, plan, &dir).map_err(|e| setup(&e))?;
+        let dns_stop = CancellationToken::new();
+        if let (Some(path), Some(_)) = (&netns_path, &pin) {
+            self.serve_dns(path, plan, &files, dns_stop.clone())
+                .await
+                .map_err(|e| setup(&e))?;
+        }
+        let binds = &files.binds;
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -200,7 +211,7 @@ impl Runtime {
         } else {
             cmd.args(["--uts", "new", "--hostname"]).arg(c.hostname());
         }
-        for (src, dst) in &binds {
+        for (src, dst) in binds {
             cmd.arg("--bind").arg(format!("{}:{}", src.display(), dst));
         }
         let _ = std::fs::remove_file(dir.join("pid"));
@@ -265,6 +276,7 @@ impl Runtime {
             let code = read_exit_code(&dir)
                 .or_else(|| status.ok().and_then(exit_status_code))
                 .unwrap_or(255);
+            dns_stop.cancel();
             rt.finish(&id, code, tx).await;
             drop(pin);
         });
@@ -366,11 +378,16 @@ impl Runtime {
                         .await
                         .insert(c.id.clone(), Live { pid, exited: rx });
                     info!(container = %c.name, pid, "container adopted");
+                    let dns_stop = CancellationToken::new();
+                    if let Err(e) = self.resume_dns(&c, pid, &dir, dns_stop.clone()).await {
+                        warn!(container = %c.name, error = %e, "embedded DNS not resumed");
+                    }
                     let rt = self.clone();
                     tokio::spawn(async move {
                         while is_our_shim(pid, &c.id) {
                             tokio::time::sleep(ADOPTED_POLL).await;
                         }
+                        dns_stop.cancel();
                         let code = read_exit_code(&dir).unwrap_or(255);
                         rt.finish(&c.id, code, tx).await;
                     });
@@ -384,14 +401,107 @@ impl Runtime {
         Ok(())
     }
 
-    /// Writes the container's hosts, hostname and resolv.conf; answers the bind mounts.
+    /// Writes the container's hosts, hostname and resolv.conf.
     fn write_files(
         &self,
         c: &ContainerRecord,
         plan: &StartPlan,
         dir: &Path,
-    ) -> std::io::Result<Vec<(PathBuf, &'static str)>> {
+    ) -> std::io::Result<ContainerFiles> {
         crate::daemon::files::write_container_files(c, plan, dir)
+    }
+
+    /// After a restart: serves the embedded DNS of an adopted container again (its sockets
+    /// closed with the old daemon).
+    async fn resume_dns(
+        &self,
+        c: &ContainerRecord,
+        pid: u32,
+        dir: &Path,
+        cancel: CancellationToken,
+    ) -> Result<(), RuntimeError> {
+        if !matches!(c.managed().map(|m| &m.mode), Some(NetworkMode::Bridge(_))) {
+            return Ok(());
+        }
+        let id = c.id.clone();
+        let state = self.blocking(move |e| Ok(e.store().snapshot()?)).await?;
+        let endpoints = state
+            .endpoints
+            .iter()
+            .filter(|e| e.container == id)
+            .filter_map(|e| {
+                let n = state.networks.iter().find(|n| n.id == e.network)?;
+                Some((e.clone(), n.clone()))
+            })
+            .collect();
+        let plan = StartPlan {
+            container: c.clone(),
+            endpoints,
+            join_pid: None,
+        };
+        let setup = |e: &dyn std::fmt::Display| RuntimeError::Setup(e.to_string());
+        let files = self.write_files(c, &plan, dir).map_err(|e| setup(&e))?;
+        let netns = PathBuf::from(format!("/proc/{pid}/ns/net"));
+        self.serve_dns(&netns, &plan, &files, cancel)
+            .await
+            .map_err(|e| setup(&e))
+    }
+
+    /// Serves the embedded DNS on 127.0.0.11:53 (UDP and TCP) inside the container's
+    /// namespace, for its user networks, until `cancel` fires. The sockets are made in the
+    /// namespace; forwarding happens from the daemon's (so loopback upstreams work).
+    async fn serve_dns(
+        &self,
+        netns: &Path,
+        plan: &StartPlan,
+        files: &ContainerFiles,
+        cancel: CancellationToken,
+    ) -> std::io::Result<()> {
+        let networks: Vec<String> = plan
+            .endpoints
+            .iter()
+            .filter(|(_, n)| !n.builtin)
+            .map(|(_, n)| n.name.to_string())
+            .collect();
+        if networks.is_empty() {
+            return Ok(());
+        }
+        let forward = plan
+            .endpoints
+            .iter()
+            .any(|(_, n)| !n.builtin && !n.internal);
+        let path = netns.to_owned();
+        let (udp, tcp) = tokio::task::spawn_blocking(move || {
+            netloom_switch::tap::in_netns(&path, || {
+                let addr = std::net::SocketAddr::from(([127, 0, 0, 11], 53));
+                let udp = std::net::UdpSocket::bind(addr)?;
+                let tcp = std::net::TcpListener::bind(addr)?;
+                udp.set_nonblocking(true)?;
+                tcp.set_nonblocking(true)?;
+                Ok::<_, std::io::Error>((udp, tcp))
+            })
+        })
+        .await
+        .map_err(std::io::Error::other)?
+        .map_err(std::io::Error::other)??;
+        let mut config = ServerConfig::new(networks, files.upstreams.clone());
+        config.forward = forward;
+        config.ndots_set = files.ndots_set;
+        let server = DnsServer::new(self.planes.dns().clone(), config, DnsServer::limiter());
+        let udp = tokio::net::UdpSocket::from_std(udp)?;
+        let tcp = tokio::net::TcpListener::from_std(tcp)?;
+        let (u, t) = (server.clone(), cancel.clone());
+        tokio::spawn(async move {
+            if let Err(e) = u.serve_udp(udp, t).await {
+                warn!(error = %e, "embedded DNS (UDP) stopped");
+            }
+        });
+        tokio::spawn(async move {
+            if let Err(e) = server.serve_tcp(tcp, cancel).await {
+                warn!(error = %e, "embedded DNS (TCP) stopped");
+            }
+        });
+        Ok(())
     }
 
     /// Forgets a container's runtime state (after `rm`).
