@@ -412,3 +412,50 @@ fn containers_survive_a_daemon_restart() {
     assert_eq!(ip_of(&d, "c3"), "172.18.0.3");
     d.netloom(&["rm", "-f", "c1", "c2", "c3"]).ok();
 }
+
+#[test]
+fn tcp_between_containers() {
+    let dir = tempdir();
+    let d = Daemon::start(dir.path());
+    d.netloom(&["network", "create", "net1"]).ok();
+    let server = "import socket,hashlib\nl=socket.socket()\nl.bind(('0.0.0.0',7000))\nl.listen(1)\nc,_=l.accept()\nh=hashlib.sha256()\nn=0\nwhile True:\n  b=c.recv(65536)\n  if not b: break\n  h.update(b); n+=len(b)\nprint(n, h.hexdigest(), flush=True)\n";
+    run_d(
+        &d,
+        &[
+            "--network",
+            "net1",
+            "--name",
+            "srv",
+            "--",
+            "timeout",
+            "60",
+            "python3",
+            "-c",
+            server,
+        ],
+    );
+    run_d(
+        &d,
+        &["--network", "net1", "--name", "cli", "--", "sleep", "300"],
+    );
+    let client = "import socket,hashlib,time\ndata=bytes(range(256))*16384\nfor i in range(50):\n  try:\n    s=socket.create_connection(('172.18.0.2',7000),timeout=1); break\n  except OSError: time.sleep(0.1)\ns.sendall(data)\ns.close()\nprint(len(data), hashlib.sha256(data).hexdigest())\n";
+    let sent = exec(&d, &["cli", "python3", "-c", client]).ok().stdout;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let state = d
+            .netloom(&["inspect", "-f", "{{.State.Status}}", "srv"])
+            .ok()
+            .stdout;
+        if state.trim() == "exited" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "server did not finish"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let received = d.netloom(&["logs", "srv"]).ok().stdout;
+    assert_eq!(received.trim(), sent.trim());
+    assert!(received.starts_with("4194304 "), "{received}");
+}
