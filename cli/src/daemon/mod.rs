@@ -102,7 +102,10 @@ pub fn lock_data_root(root: &Path) -> Result<DataRootLock, DaemonError> {
         path: root.into(),
         source,
     })?;
-    let _ = fs::set_permissions(root, fs::Permissions::from_mode(0o700));
+    // The store holds every container's configuration: keep it private to the daemon's user.
+    if let Err(e) = fs::set_permissions(root, fs::Permissions::from_mode(0o700)) {
+        tracing::warn!(path = %root.display(), error = %e, "cannot make the data root private");
+    }
     let path = root.join("daemon.lock");
     let file = fs::OpenOptions::new()
         .create(true)
@@ -120,8 +123,13 @@ pub fn lock_data_root(root: &Path) -> Result<DataRootLock, DaemonError> {
             lock: path.clone(),
         }
     })?;
-    let _ = lock.set_len(0);
-    let _ = writeln!(*lock, "{}", std::process::id());
+    // The pid is informational (for operators); the lock itself is what guards the root.
+    if let Err(e) = lock
+        .set_len(0)
+        .and_then(|()| writeln!(*lock, "{}", std::process::id()))
+    {
+        tracing::warn!(path = %path.display(), error = %e, "cannot record the daemon pid in the lock file");
+    }
     Ok(DataRootLock { _lock: lock })
 }
 
