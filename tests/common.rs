@@ -30,20 +30,32 @@ pub struct Daemon {
     pub socket: PathBuf,
     pub data_root: PathBuf,
     log: PathBuf,
+    flags: Vec<String>,
 }
 
 impl Daemon {
     /// Starts a daemon in a fresh temporary directory.
     pub fn start(dir: &Path) -> Daemon {
+        Daemon::start_with(dir, &[])
+    }
+
+    /// Starts a daemon with extra `netloom daemon` flags.
+    pub fn start_with(dir: &Path, flags: &[&str]) -> Daemon {
         let mut d = Daemon {
             child: None,
             dir: dir.to_owned(),
             socket: dir.join("netloom.sock"),
             data_root: dir.join("data"),
             log: dir.join("daemon.log"),
+            flags: flags.iter().map(|f| f.to_string()).collect(),
         };
         d.spawn();
         d
+    }
+
+    /// The daemon's pid (its network namespace is `/proc/PID/ns/net`).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("daemon running").id()
     }
 
     /// (Re)starts the process on the same socket and data root, waiting until it answers.
@@ -54,8 +66,15 @@ impl Daemon {
             .append(true)
             .open(&self.log)
             .unwrap();
+        // A fresh namespace has lo down; the host's is up, so bring it up as on a real host.
         let child = Command::new("unshare")
-            .args(["-n", "--"])
+            .args([
+                "-n",
+                "--",
+                "sh",
+                "-c",
+                "ip link set lo up && exec \"$0\" \"$@\"",
+            ])
             .arg(netloom_bin())
             .arg("daemon")
             .arg("-H")
@@ -64,6 +83,7 @@ impl Daemon {
             .arg(&self.data_root)
             .arg("--log-level")
             .arg("debug")
+            .args(&self.flags)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

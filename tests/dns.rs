@@ -100,3 +100,46 @@ fn names_resolve_on_user_networks_only() {
     d.netloom(&["rm", "-f", "tomcat81", "tomcat82", "b1", "b2"])
         .ok();
 }
+
+#[test]
+fn host_dns_answers_name_dot_network() {
+    let dir = tempdir();
+    let d = Daemon::start_with(dir.path(), &["--host-dns", "127.0.0.153:53"]);
+    d.netloom(&["network", "create", "mhk_network"]).ok();
+    d.netloom(&[
+        "run",
+        "-d",
+        "--network",
+        "mhk_network",
+        "--name",
+        "web1",
+        "--",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    // The listener lives in the daemon's namespace (the host's, in production).
+    let dig = |name: &str| {
+        let out = std::process::Command::new("nsenter")
+            .arg(format!("--net=/proc/{}/ns/net", d.pid()))
+            .args([
+                "--",
+                "dig",
+                "+short",
+                "+time=2",
+                "+tries=1",
+                "@127.0.0.153",
+                name,
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(dig("web1.mhk_network"), "172.18.0.2");
+    // A network created later is served at once.
+    d.netloom(&["network", "create", "later"]).ok();
+    d.netloom(&["network", "connect", "later", "web1"]).ok();
+    assert_eq!(dig("web1.later"), "172.19.0.2");
+    d.netloom(&["rm", "-f", "web1"]).ok();
+    assert_eq!(dig("web1.mhk_network"), "");
+}

@@ -16,6 +16,11 @@ pub struct DaemonCmd {
     /// $XDG_DATA_HOME/netloom otherwise).
     #[arg(long = "data-root", value_name = "DIR")]
     data_root: Option<PathBuf>,
+    /// Also answer `name.network` for every user network on this address (UDP and TCP, in the
+    /// daemon's namespace), e.g. 127.0.0.153:53, so the host can resolve container names.
+    /// Off by default.
+    #[arg(long = "host-dns", value_name = "ADDR:PORT")]
+    host_dns: Option<std::net::SocketAddr>,
 }
 
 impl DaemonCmd {
@@ -51,6 +56,7 @@ impl DaemonCmd {
             socket,
             data_root: self.data_root.unwrap_or_else(paths::default_data_root),
             host_files: HostFiles::default(),
+            host_dns: self.host_dns,
         };
         run(config, shutdown).await?;
         Ok(())

@@ -31,6 +31,8 @@ pub struct DaemonConfig {
     pub data_root: PathBuf,
     /// Where host facts are read.
     pub host_files: HostFiles,
+    /// `--host-dns`: serve container names to the host on this address.
+    pub host_dns: Option<std::net::SocketAddr>,
 }
 
 /// Why the daemon could not start or stopped with an error.
@@ -191,6 +193,20 @@ pub async fn run(config: DaemonConfig, shutdown: CancellationToken) -> Result<()
         Arc::new(netloom_dns::RecordStore::default()),
     ));
     let state = engine.store().snapshot()?;
+    if let Some(addr) = config.host_dns {
+        let listen_err = |source| DaemonError::Listen {
+            path: format!("{addr} (--host-dns)").into(),
+            source,
+        };
+        let udp = tokio::net::UdpSocket::bind(addr)
+            .await
+            .map_err(listen_err)?;
+        let tcp = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(listen_err)?;
+        planes.serve_host_dns(udp, tcp, shutdown.child_token());
+        info!(%addr, "serving container names to the host");
+    }
     planes.reconcile(&state).await?;
     planes.restore_ports(&state).await;
     prepare_socket(&config.socket)?;

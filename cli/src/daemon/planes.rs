@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use netloom_dns::{RecordStore, Records};
+use netloom_dns::{DnsServer, RecordStore, Records, ServerConfig};
 use netloom_switch::tap::{Tap, TapConfig, TapError};
 use netloom_switch::{DomainConfig, DomainId, HandleError, PortId, PortPolicy, SwitchHandle};
 use tokio::sync::Mutex;
@@ -27,6 +27,8 @@ pub struct Planes {
     dns: Arc<RecordStore>,
     domains: Mutex<Domains>,
     ports: Mutex<HashMap<EndpointId, PortId>>,
+    /// `--host-dns`: the server answering every user network's names to the host.
+    host_dns: std::sync::Mutex<Option<DnsServer>>,
 }
 
 #[derive(Debug, Default)]
@@ -70,7 +72,37 @@ impl Planes {
             dns,
             domains: Mutex::new(Domains::default()),
             ports: Mutex::new(HashMap::new()),
+            host_dns: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Serves every user network's names on the given sockets (in the daemon's namespace) until
+    /// `cancel` fires; unknown names are not forwarded (the host has its own resolver).
+    pub fn serve_host_dns(
+        &self,
+        udp: tokio::net::UdpSocket,
+        tcp: tokio::net::TcpListener,
+        cancel: tokio_util::sync::CancellationToken,
+    ) {
+        let networks = self.dns.load().networks().map(str::to_owned).collect();
+        let server = DnsServer::new(
+            self.dns.clone(),
+            host_dns_config(networks),
+            DnsServer::limiter(),
+        );
+        let (u, t) = (server.clone(), server.clone());
+        let c = cancel.clone();
+        tokio::spawn(async move {
+            if let Err(e) = u.serve_udp(udp, c).await {
+                warn!(error = %e, "host DNS (UDP) stopped");
+            }
+        });
+        tokio::spawn(async move {
+            if let Err(e) = t.serve_tcp(tcp, cancel).await {
+                warn!(error = %e, "host DNS (TCP) stopped");
+            }
+        });
+        *self.host_dns.lock().expect("host DNS lock poisoned") = Some(server);
     }
 
     /// The DNS snapshot store (lookups never lock).
@@ -135,7 +167,18 @@ impl Planes {
             }
         }
         drop(domains);
-        self.dns.replace(dns_records(state));
+        let records = dns_records(state);
+        if let Some(server) = self
+            .host_dns
+            .lock()
+            .expect("host DNS lock poisoned")
+            .as_ref()
+        {
+            server.reconfigure(host_dns_config(
+                records.networks().map(str::to_owned).collect(),
+            ));
+        }
+        self.dns.replace(records);
         first_error.map_or(Ok(()), Err)
     }
 
@@ -301,6 +344,13 @@ impl Planes {
     pub async fn switch_domains(&self) -> Result<usize, HandleError> {
         Ok(self.switch.domains().await?.len())
     }
+}
+
+/// The host listener's configuration: every user network, nothing forwarded.
+fn host_dns_config(networks: Vec<String>) -> ServerConfig {
+    let mut config = ServerConfig::new(networks, Vec::new());
+    config.forward = false;
+    config
 }
 
 /// The network's MTU option, or Docker's 1500.
