@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# End-to-end benchmark: netloom's userspace switch next to its peers, in ONE run.
+#
+#   sudo benches/e2e/run.sh                      # ~5 min: RUNS=3 TCP_T=5 (peers.sh defaults)
+#   sudo RUNS=3 TCP_T=3 benches/e2e/run.sh       # shorter
+#   sudo INSTALL=1 benches/e2e/run.sh            # apt-get install iperf3 passt slirp4netns vde2 first
+#
+# 1. builds netloom (`cargo build --release -p netloom`, as $SUDO_USER when run through sudo);
+# 2. runs benches/e2e/peers.sh (a verbatim copy of the project's shared /work/shared/bench/peers.sh;
+#    PEERS_SH=path uses another copy) with PEERS_EXTRA=benches/e2e/netloom-topo.sh, which adds
+#    topology N (two namespaces on a netloom network, daemon in its own netns) after the peers
+#    A veth, B kernel bridge, C vde_switch, D slirp4netns, E pasta - same helpers, same table;
+# 3. prints peers.sh's table, then every netloom figure as a ratio to each peer of the same run,
+#    the daemon's CPU per Gbit/s, and the targets of the benchmark issue (met / missed by how much).
+#
+# Knobs: everything peers.sh takes (RUNS TCP_T UDP_T PINGS PORT TOPOS QUIET_PCT FOREIGN_MAX ...);
+# TOPOS defaults to "A B C D E" here (E2, pasta's splice path, is not comparable to an L2 switch).
+# RAW=/tmp/netloom-e2e-raw.txt (every run), OUT=/tmp/netloom-e2e-results.txt (what is printed).
+# NO_BUILD=1 skips the build (uses target/release/netloom or NL_BIN).
+#
+# Safety (inherited from peers.sh): all traffic stays inside namespaces named pb-* that the run
+# creates (10.99.x.0/24, slirp's 10.0.2.0/24, loopback inside them); the root namespace is never
+# touched; the netloom daemon runs under `unshare -n` with a temporary socket and data root; every
+# iperf3/ping is bounded by `timeout`; everything is removed on exit or failure (EXIT trap).
+# Not part of the test suite: nothing calls this but a person.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+[ "$(id -u)" = 0 ] || { echo "run as root: sudo $0" >&2; exit 1; }
+
+# ---- build -------------------------------------------------------------------------------------
+if [ "${NO_BUILD:-0}" != 1 ]; then
+    echo "== building netloom (release)" >&2
+    if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then
+        # build as the invoking user so target/ does not become root-owned
+        sudo -u "$SUDO_USER" -H bash -lc "cd '$ROOT' && cargo build --release -p netloom" >&2
+    else
+        (cd "$ROOT" && cargo build --release -p netloom) >&2
+    fi
+fi
+export NL_BIN=${NL_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/netloom}
+[ -x "$NL_BIN" ] || { echo "no netloom binary at $NL_BIN" >&2; exit 1; }
+
+# ---- run the peers and netloom ------------------------------------------------------------------
+PEERS_SH=${PEERS_SH:-$HERE/peers.sh}
+export RAW=${RAW:-/tmp/netloom-e2e-raw.txt}
+export TOPOS=${TOPOS:-"A B C D E"}
+export PEERS_EXTRA=$HERE/netloom-topo.sh
+OUT=${OUT:-/tmp/netloom-e2e-results.txt}
+PYTHON=python3; [ -x /usr/bin/python3 ] && PYTHON=/usr/bin/python3
+
+TABLE_FILE=$(mktemp /tmp/netloom-e2e.XXXXXX)
+trap 'rm -f "$TABLE_FILE"' EXIT
+# peers.sh has its own EXIT trap (namespaces, processes, temp dir), extended by netloom-topo.sh
+bash "$PEERS_SH" > "$TABLE_FILE"
+
+# ---- ratios and targets -------------------------------------------------------------------------
+{
+    cat "$TABLE_FILE"
+    echo
+    "$PYTHON" - "$RAW" <<'PY'
+import sys, statistics
+runs = {}          # (topo, test) -> list of dicts
+for line in open(sys.argv[1]):
+    if not line.startswith('RUN '):
+        continue
+    kv = dict(x.split('=', 1) for x in line.split()[1:] if '=' in x)
+    runs.setdefault((kv['topo'], kv['test']), []).append(kv)
+
+FIELD = {'tcp': 'gbps', 'udp64': 'kpps', 'ping': 'avg_us'}
+def med(topo, test, field=None):
+    field = field or FIELD[test.split('@')[0]]
+    v = [float(r[field]) for r in runs.get((topo, test), []) if r.get(field, '-') not in ('-', '')]
+    return statistics.median(v) if v else None
+
+def cpu_per_gbit(topo, test):
+    """median over runs of (switch CPU, % of one core) / (Gbit/s)"""
+    v = [float(r['sw_cpu']) / float(r['gbps']) for r in runs.get((topo, test), [])
+         if r.get('sw_cpu', '-') != '-' and float(r.get('gbps', 0)) > 0]
+    return statistics.median(v) if v else None
+
+NAMES = {'A': 'veth (bound)', 'B': 'kernel bridge', 'C': 'vde_switch', 'D': 'slirp4netns', 'E': 'pasta'}
+TESTS = [('tcp@1500', 'TCP MTU 1500', 'Gbit/s', True), ('tcp@65520', 'TCP MTU 65520', 'Gbit/s', True),
+         ('udp64', 'UDP 64 B rate', 'kpps', True), ('ping', 'ping RTT', 'us', False)]
+print('# netloom (N) / peer, same run; TCP and UDP: >1 = netloom faster; ping: <1 = netloom faster')
+hdr = '%-15s %10s' % ('test', 'netloom') + ''.join('  %13s' % NAMES[p] for p in 'ABCDE')
+print(hdr); print('-' * len(hdr))
+for test, label, unit, _ in TESTS:
+    n = med('N', test)
+    if n is None:
+        print('%-15s %10s' % (label, 'n/a')); continue
+    cells = []
+    for p in 'ABCDE':
+        v = med(p, test)
+        cells.append('  %13s' % ('%.2fx' % (n / v) if v else '-'))
+    print('%-15s %10s' % (label, '%.3g %s' % (n, unit)) + ''.join(cells))
+print()
+print('# switch/proxy process CPU per Gbit/s (% of one core per Gbit/s, median of runs; kernel paths: n/a)')
+for test in ('tcp@1500', 'tcp@65520'):
+    cells = []
+    for p in 'NCDE':
+        c = cpu_per_gbit(p, test)
+        cells.append('%s %s' % ({'N': 'netloom'}.get(p, NAMES.get(p)), '%.1f' % c if c is not None else '-'))
+    print('%-10s %s' % (test, '   '.join(cells)))
+print()
+print('# targets (benchmark issue)')
+def target(label, topo_n, test, peer, op, want):
+    n, p = med(topo_n, test), med(peer, test)
+    if n is None or p is None:
+        print('  %-40s   not measured' % label); return
+    r = n / p
+    ok = r >= want if op == '>=' else r <= want
+    miss = '' if ok else ('  missed by %.0f%% (%.2fx of the %.2gx asked)' % (abs(1 - r / want) * 100, r, want))
+    print('  %-40s %6.2fx  %s%s' % (label, r, 'MET' if ok else 'MISSED', miss))
+target('TCP MTU 1500  >= 0.95x kernel bridge', 'N', 'tcp@1500', 'B', '>=', 0.95)
+target('TCP MTU 65520 >= 0.9x kernel bridge', 'N', 'tcp@65520', 'B', '>=', 0.9)
+target('TCP MTU 1500  >= 10x vde_switch', 'N', 'tcp@1500', 'C', '>=', 10)
+target('ping RTT      <= 1.5x kernel bridge', 'N', 'ping', 'B', '<=', 1.5)
+target('UDP 64 B rate >= 0.8x kernel bridge', 'N', 'udp64', 'B', '>=', 0.8)
+print('  NAT, published ports, DNS                  not measured (NAT/publishing not implemented)')
+PY
+    echo "raw runs: $RAW"
+} | tee "$OUT"
