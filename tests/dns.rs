@@ -143,3 +143,144 @@ fn host_dns_answers_name_dot_network() {
     d.netloom(&["rm", "-f", "web1"]).ok();
     assert_eq!(dig("web1.mhk_network"), "");
 }
+
+/// A tiny upstream DNS server (UDP) for the forwarding tests: `ok.example` → 198.18.0.99,
+/// `nx.example` → NXDOMAIN, `fail.example` → SERVFAIL (or, with `rescue`, 198.18.0.98),
+/// `slow.example` → no answer at all.
+const UPSTREAM: &str = r#"
+import socket, sys, struct
+addr, rescue = sys.argv[1], sys.argv[2] == "1"
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((addr, 53))
+while True:
+    q, peer = s.recvfrom(4096)
+    qid = q[:2]
+    i = 12
+    labels = []
+    while q[i] != 0:
+        labels.append(q[i+1:i+1+q[i]].decode().lower()); i += 1 + q[i]
+    name = ".".join(labels)
+    question = q[12:i+5]
+    def reply(rcode, answer=None):
+        flags = 0x8180 | rcode
+        an = 1 if answer else 0
+        body = qid + struct.pack(">HHHHH", flags, 1, an, 0, 0) + question
+        if answer:
+            body += b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + socket.inet_aton(answer)
+        s.sendto(body, peer)
+    if name == "ok.example": reply(0, "198.18.0.99")
+    elif name == "nx.example": reply(3)
+    elif name == "fail.example": reply(0, "198.18.0.98") if rescue else reply(2)
+    elif name == "slow.example": pass
+    else: reply(5)
+"#;
+
+#[test]
+fn forwarding_to_upstreams_in_an_outside_namespace() {
+    use std::process::{Command, Stdio};
+    let dir = tempdir();
+    let d = Daemon::start(dir.path());
+    // The "outside": its own namespace joined to the daemon's by a veth (198.18.0.0/15 only).
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let outside = Kill(
+        Command::new("unshare")
+            .args(["-n", "--", "sleep", "120"])
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let out_pid = outside.0.id().to_string();
+    let in_daemon = |args: &[&str]| {
+        let st = Command::new("nsenter")
+            .arg(format!("--net=/proc/{}/ns/net", d.pid()))
+            .arg("--")
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(st.success(), "{args:?}");
+    };
+    let in_outside = |args: &[&str]| {
+        let st = Command::new("nsenter")
+            .arg(format!("--net=/proc/{out_pid}/ns/net"))
+            .arg("--")
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(st.success(), "{args:?}");
+    };
+    in_daemon(&[
+        "ip", "link", "add", "up0", "type", "veth", "peer", "name", "up1", "netns", &out_pid,
+    ]);
+    in_daemon(&["ip", "addr", "add", "198.18.0.1/24", "dev", "up0"]);
+    in_daemon(&["ip", "link", "set", "up0", "up"]);
+    in_outside(&["ip", "addr", "add", "198.18.0.2/24", "dev", "up1"]);
+    in_outside(&["ip", "addr", "add", "198.18.0.3/24", "dev", "up1"]);
+    in_outside(&["ip", "link", "set", "up1", "up"]);
+    in_outside(&["ip", "link", "set", "lo", "up"]);
+    let mut servers = Vec::new();
+    for (addr, rescue) in [("198.18.0.2", "0"), ("198.18.0.3", "1")] {
+        let child = Command::new("nsenter")
+            .arg(format!("--net=/proc/{out_pid}/ns/net"))
+            // nsenter execs python, so the guard's kill reaches the server itself.
+            .args(["--", "python3", "-c", UPSTREAM, addr, rescue])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        servers.push(Kill(child));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+
+    d.netloom(&["network", "create", "net1"]).ok();
+    d.netloom(&["network", "create", "--internal", "inside"])
+        .ok();
+    let run = |name: &str, net: &str| {
+        d.netloom(&[
+            "run",
+            "-d",
+            "--network",
+            net,
+            "--dns",
+            "198.18.0.2",
+            "--dns",
+            "198.18.0.3",
+            "--name",
+            name,
+            "--",
+            "sleep",
+            "120",
+        ])
+        .ok();
+    };
+    run("c1", "net1");
+    run("c2", "inside");
+    // The client waits longer than the server's 4 s per upstream.
+    let status = |from: &str, name: &str| {
+        let out = dig(&d, from, &["+time=12", name]);
+        out.lines()
+            .find_map(|l| {
+                l.split("status: ")
+                    .nth(1)
+                    .map(|s| s.split(',').next().unwrap().to_owned())
+            })
+            .unwrap_or_else(|| format!("no answer: {out}"))
+    };
+    assert_eq!(short(&d, "c1", "ok.example"), "198.18.0.99");
+    // NXDOMAIN is passed through; SERVFAIL moves on to the next upstream.
+    assert_eq!(status("c1", "nx.example"), "NXDOMAIN");
+    assert_eq!(short(&d, "c1", "fail.example"), "198.18.0.98");
+    // An upstream that never answers: the next one is asked after the timeout; the second one
+    // refuses the name (REFUSED), so the client gets SERVFAIL.
+    assert_eq!(status("c1", "slow.example"), "SERVFAIL");
+    // Internal networks do not forward.
+    assert_eq!(status("c2", "ok.example"), "SERVFAIL");
+    d.netloom(&["rm", "-f", "c1", "c2"]).ok();
+    drop(servers);
+    drop(outside);
+}

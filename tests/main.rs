@@ -13,3 +13,4 @@ mod containers;
 mod dataplane;
 mod dns;
 mod durability;
+mod interactive;

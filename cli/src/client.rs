@@ -117,6 +117,48 @@ impl Client {
         Ok((status, bytes))
     }
 
+    /// Attaches to a container's terminal (`POST /containers/{id}/attach` upgraded to a raw
+    /// stream): answers the stream, which carries the terminal's output (and, with `stdin`,
+    /// takes its input) until the container's run ends.
+    pub async fn attach(
+        &self,
+        id: &str,
+        stdin: bool,
+    ) -> Result<hyper::upgrade::Upgraded, ClientError> {
+        let stream = tokio::net::UnixStream::connect(&self.socket)
+            .await
+            .map_err(|source| ClientError::Connect {
+                path: self.socket.clone(),
+                source,
+            })?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(conn.with_upgrades());
+        let stdin = if stdin { 1 } else { 0 };
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(format!(
+                "/v{MAX_API_VERSION}/containers/{}/attach?stream=1&stdin={stdin}&stdout=1&stderr=1",
+                escape(id)
+            ))
+            .header(HOST, "api.moby.localhost")
+            .header("User-Agent", concat!("netloom/", env!("CARGO_PKG_VERSION")))
+            .header(hyper::header::CONNECTION, "Upgrade")
+            .header(hyper::header::UPGRADE, "tcp")
+            .body(Full::new(Bytes::new()))
+            .expect("request parts are valid");
+        let resp = sender.send_request(req).await?;
+        let status = resp.status();
+        if status != StatusCode::SWITCHING_PROTOCOLS {
+            let bytes = resp.into_body().collect().await?.to_bytes();
+            let message = serde_json::from_slice::<ErrorResponse>(&bytes)
+                .map(|e| e.message.trim().to_owned())
+                .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).trim().to_owned());
+            return Err(ClientError::Daemon { status, message });
+        }
+        Ok(hyper::upgrade::on(resp).await?)
+    }
+
     /// GET and decode.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let (_, body) = self.request(Method::GET, path, None).await?;

@@ -111,10 +111,15 @@ const FORWARDED: &[libc::c_int] = &[
     libc::SIGPWR,
 ];
 
+/// Signals a controlling terminal generates for its foreground process group; with `--tty`
+/// the command gets them from the terminal, so the shim does not forward them.
+const TTY_SIGNALS: &[libc::c_int] = &[libc::SIGINT, libc::SIGQUIT, libc::SIGTSTP, libc::SIGWINCH];
+
 /// `netloom _shim`: run a container's command in its namespaces (started by the daemon).
 ///
 /// `netloom _shim --id ID --netns host|path:FILE [--uts new|host] [--hostname NAME]
-/// [--bind SRC:DST[:ro]]... --exit-file PATH [--pid-file PATH] [--workdir DIR] -- CMD [ARG]...`
+/// [--bind SRC:DST[:ro]]... --exit-file PATH [--pid-file PATH] [--workdir DIR] [--tty PATH]
+/// -- CMD [ARG]...`
 #[derive(Args, Debug, Clone)]
 pub struct ShimArgs {
     /// The container id (only used in log lines, and to recognise the shim in `ps`).
@@ -143,6 +148,11 @@ pub struct ShimArgs {
     /// Working directory of the command (absolute; default /).
     #[arg(long, value_name = "DIR", value_parser = absolute_path)]
     pub workdir: Option<PathBuf>,
+    /// A terminal (pty slave, e.g. /dev/pts/3) to make the controlling terminal of the new
+    /// session and the command's stdin, stdout and stderr; the shim's own messages still go
+    /// to its stderr.
+    #[arg(long, value_name = "PATH")]
+    pub tty: Option<PathBuf>,
     /// The command and its arguments (after `--`).
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -405,6 +415,15 @@ pub enum ShimError {
     /// `setsid` failed although the shim does not lead a process group already.
     #[error("cannot start a new session for the container (setsid)")]
     NewSession(#[source] Errno),
+    /// The `--tty` terminal could not be opened.
+    #[error("cannot open the container's terminal {}", path.display())]
+    OpenTty {
+        /// The terminal.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
     /// The network-namespace file could not be opened.
     #[error(
         "cannot open the network namespace {}: pass an existing /proc/PID/ns/net, \
@@ -638,6 +657,22 @@ fn shim(args: &ShimArgs) -> Result<u8, ShimError> {
     let uts = UtsPlan::new(args.uts, args.hostname.as_ref())?;
     let mut signals = install_signals()?;
     new_session()?;
+    // Opened by the session leader without O_NOCTTY, the terminal becomes the session's
+    // controlling terminal (Linux), its foreground group the shim's, which the command joins:
+    // the terminal's ^C, ^\, ^Z and window changes reach the command directly.
+    let tty = match &args.tty {
+        Some(path) => Some(
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)
+                .map_err(|source| ShimError::OpenTty {
+                    path: path.clone(),
+                    source,
+                })?,
+        ),
+        None => None,
+    };
     // Orphans of the command come to the shim, which kills them when the command exits.
     // Failure only costs that cleanup (kernels before 3.4), so it is not fatal.
     if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
@@ -648,18 +683,21 @@ fn shim(args: &ShimArgs) -> Result<u8, ShimError> {
         ));
     }
     enter_namespaces(&args.netns, &uts, &args.binds)?;
-    let child = spawn_command(&args.command, args.workdir.as_deref())?;
+    let child = spawn_command(&args.command, args.workdir.as_deref(), tty.as_ref())?;
     let pid = child_pid(&child);
+    // The terminal sends its signals to the whole foreground group, the command included:
+    // forwarding them too would deliver them twice.
+    let skip: &[libc::c_int] = if tty.is_some() { TTY_SIGNALS } else { &[] };
     if let Some(path) = &args.pid_file
         && let Err(e) = write_atomically(path, format!("{pid}\n").as_bytes())
     {
         // The daemon relies on the pid file: a container it cannot see is worse than none.
         let _ = kill(pid, Signal::SIGKILL);
-        let _ = wait_for(pid, &mut signals);
+        let _ = wait_for(pid, &mut signals, skip);
         kill_leftovers();
         return Err(e);
     }
-    let code = wait_for(pid, &mut signals)?;
+    let code = wait_for(pid, &mut signals, skip)?;
     kill_leftovers();
     Ok(code)
 }
@@ -824,6 +862,7 @@ fn look_path(name: &str, path_var: &OsStr, base: &Path) -> Result<PathBuf, ExecF
 fn spawn_command(
     argv: &[String],
     workdir: Option<&Path>,
+    tty: Option<&File>,
 ) -> Result<std::process::Child, ShimError> {
     let (name, rest) = argv.split_first().ok_or_else(|| ShimError::ExecFailed {
         name: String::new(),
@@ -853,21 +892,27 @@ fn spawn_command(
     // std resets the signal mask and SIGPIPE in the child; the caught signals are reset by
     // exec itself. The command is found already, so a failure here is about running it
     // (ENOEXEC, ETXTBSY, a vanished file).
-    Command::new(&program)
-        .arg0(name)
-        .args(rest)
-        .current_dir(dir)
-        .spawn()
-        .map_err(|e| match e.raw_os_error() {
-            Some(n) => ShimError::ExecFailed {
+    let mut cmd = Command::new(&program);
+    cmd.arg0(name).args(rest).current_dir(dir);
+    if let Some(t) = tty {
+        let stdio = || {
+            t.try_clone().map_err(|source| ShimError::Spawn {
                 name: name.clone(),
-                failure: ExecFailure::Os(Errno::from_raw(n)),
-            },
-            None => ShimError::Spawn {
-                name: name.clone(),
-                source: e,
-            },
-        })
+                source,
+            })
+        };
+        cmd.stdin(stdio()?).stdout(stdio()?).stderr(stdio()?);
+    }
+    cmd.spawn().map_err(|e| match e.raw_os_error() {
+        Some(n) => ShimError::ExecFailed {
+            name: name.clone(),
+            failure: ExecFailure::Os(Errno::from_raw(n)),
+        },
+        None => ShimError::Spawn {
+            name: name.clone(),
+            source: e,
+        },
+    })
 }
 
 fn child_pid(child: &std::process::Child) -> Pid {
@@ -888,13 +933,13 @@ fn encode_exit(status: WaitStatus) -> Option<u8> {
 /// Forwards caught signals to `pid` until it dies; answers its exit code. Adopted orphans that
 /// die meanwhile are reaped too. A signal is sent only while `pid` is unreaped, so it can never
 /// hit a recycled pid.
-fn wait_for(pid: Pid, signals: &mut Signals) -> Result<u8, ShimError> {
+fn wait_for(pid: Pid, signals: &mut Signals, skip: &[libc::c_int]) -> Result<u8, ShimError> {
     loop {
         if let Some(code) = reap(pid)? {
             return Ok(code);
         }
         for sig in signals.wait() {
-            if sig == libc::SIGCHLD {
+            if sig == libc::SIGCHLD || skip.contains(&sig) {
                 continue;
             }
             if let Ok(signal) = Signal::try_from(sig) {
@@ -1003,8 +1048,8 @@ fn exec_code(args: &ExecArgs) -> u8 {
         let mut signals = install_signals()?;
         new_session()?;
         enter_container(args.pid)?;
-        let child = spawn_command(&args.command, args.workdir.as_deref())?;
-        wait_for(child_pid(&child), &mut signals)
+        let child = spawn_command(&args.command, args.workdir.as_deref(), None)?;
+        wait_for(child_pid(&child), &mut signals, &[])
     };
     match run() {
         Ok(code) => code,
@@ -1378,6 +1423,7 @@ mod tests {
             exit_file: dir.path().join("exit"),
             pid_file: None,
             workdir: None,
+            tty: None,
             command: strings(&["true"]),
         };
         assert!(matches!(shim(&args), Err(ShimError::HostnameNeedsNewUts)));
@@ -1395,6 +1441,7 @@ mod tests {
             exit_file: dir.path().join("exit"),
             pid_file: None,
             workdir: None,
+            tty: None,
             command: strings(&["true"]),
         };
         let exit_file = args.exit_file.clone();
@@ -1788,6 +1835,7 @@ mod tests {
             exit_file: p(&format!("exit-{id}")),
             pid_file: None,
             workdir: None,
+            tty: None,
             command: strings(cmd),
         };
         let check = |a: &ShimArgs, want: u8| {
@@ -1889,6 +1937,7 @@ mod tests {
             exit_file: dir.join("exit"),
             pid_file: Some(dir.join("pid")),
             workdir: None,
+            tty: None,
             command: strings(&["sleep", "30"]),
         };
         let started = Instant::now();
@@ -1939,6 +1988,7 @@ mod tests {
             exit_file: dir.join("exit"),
             pid_file: None,
             workdir: None,
+            tty: None,
             command: strings(&["sh", "-c", &script]),
         };
         assert_eq!(run_code(&a, true), 5);

@@ -9,6 +9,8 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use super::{StatusError, check_args};
+
+mod interactive;
 use crate::client::{Client, ClientError, escape};
 
 /// Flags shared by `run` and `create`.
@@ -296,7 +298,15 @@ async fn print_logs(client: &Client, id: &str) -> anyhow::Result<()> {
             None,
         )
         .await?;
-    let (out, err) = demux(&raw);
+    // A TTY container's log is one raw stream (Docker's too), without multiplexing headers.
+    let info: Value = client
+        .get(&format!("/containers/{}/json", escape(id)))
+        .await?;
+    let (out, err) = if info["Config"]["Tty"].as_bool() == Some(true) {
+        (raw.to_vec(), Vec::new())
+    } else {
+        demux(&raw)
+    };
     std::io::stdout().write_all(&out)?;
     std::io::stderr().write_all(&err)?;
     Ok(())
@@ -305,6 +315,9 @@ async fn print_logs(client: &Client, id: &str) -> anyhow::Result<()> {
 impl RunCmd {
     /// Creates and starts a container; without `-d`, waits for it and prints its output.
     pub async fn run(self, client: &Client) -> anyhow::Result<()> {
+        if self.flags.tty && !self.detach {
+            return self.run_attached(client).await;
+        }
         let id = create(client, &self.flags)
             .await
             .map_err(daemon_error_125)?;
@@ -324,6 +337,56 @@ impl RunCmd {
             .post(&format!("/containers/{id}/wait"), &json!({}))
             .await?;
         print_logs(client, &id).await?;
+        let code = r["StatusCode"].as_i64().unwrap_or(0);
+        if self.rm {
+            client.delete(&format!("/containers/{id}")).await?;
+        }
+        if code != 0 {
+            return Err(StatusError {
+                code: u8::try_from(code).unwrap_or(125),
+                message: String::new(),
+            }
+            .into());
+        }
+        Ok(())
+    }
+}
+
+impl RunCmd {
+    /// `run -t` / `run -it`: creates the container, attaches to its terminal, starts it, then
+    /// copies the terminal's output to stdout (and, with `-i`, stdin to the terminal, the local
+    /// terminal in raw mode) until the container exits, and exits with its code. Ctrl-P Ctrl-Q
+    /// detaches: exit 0, the container runs on.
+    async fn run_attached(self, client: &Client) -> anyhow::Result<()> {
+        let id = create(client, &self.flags)
+            .await
+            .map_err(daemon_error_125)?;
+        let stream = client
+            .attach(&id, self.flags.interactive)
+            .await
+            .map_err(|e| daemon_error_125(e.into()))?;
+        let ended = {
+            let _raw = if self.flags.interactive {
+                interactive::RawMode::enter()
+            } else {
+                None
+            };
+            client
+                .request(
+                    hyper::Method::POST,
+                    &format!("/containers/{id}/start"),
+                    None,
+                )
+                .await
+                .map_err(|e| daemon_error_125(e.into()))?;
+            interactive::pump(stream, self.flags.interactive).await?
+        };
+        if ended == interactive::Ended::Detached {
+            return Ok(());
+        }
+        let r: Value = client
+            .post(&format!("/containers/{id}/wait"), &json!({}))
+            .await?;
         let code = r["StatusCode"].as_i64().unwrap_or(0);
         if self.rm {
             client.delete(&format!("/containers/{id}")).await?;

@@ -29,6 +29,8 @@ use crate::daemon::netconf;
 use crate::daemon::planes::Planes;
 use crate::model::{ContainerId, ContainerRecord, NetworkMode, Status};
 
+pub mod tty;
+
 /// How long `start` waits for the shim to report that the command runs.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -65,6 +67,7 @@ pub struct Runtime {
     planes: Arc<Planes>,
     exe: PathBuf,
     live: Mutex<HashMap<ContainerId, Live>>,
+    hubs: tty::Hubs,
 }
 
 /// Creates a fresh network namespace and answers a descriptor that keeps it alive.
@@ -114,6 +117,7 @@ impl Runtime {
             planes,
             exe: std::env::current_exe()?,
             live: Mutex::new(HashMap::new()),
+            hubs: tty::Hubs::default(),
         }))
     }
 
@@ -200,6 +204,12 @@ impl Runtime {
             .append(true)
             .open(dir.join("container.log"))
             .map_err(|e| setup(&e))?;
+        // With `Tty`, the command's stdio is a pseudo-terminal whose master the daemon serves.
+        let pty = if m.config.tty {
+            Some(tty::Pty::open().map_err(|e| setup(&e))?)
+        } else {
+            None
+        };
         let mut cmd = tokio::process::Command::new(&self.exe);
         cmd.arg("_shim")
             .arg("--id")
@@ -214,6 +224,9 @@ impl Runtime {
         for (src, dst) in binds {
             cmd.arg("--bind").arg(format!("{}:{}", src.display(), dst));
         }
+        if let Some(p) = &pty {
+            cmd.arg("--tty").arg(&p.path);
+        }
         let _ = std::fs::remove_file(dir.join("pid"));
         cmd.arg("--exit-file")
             .arg(dir.join("exit"))
@@ -221,6 +234,10 @@ impl Runtime {
             .arg(dir.join("pid"))
             .arg("--")
             .args(&m.config.cmd);
+        let tty_log = match &pty {
+            Some(_) => Some(log.try_clone().map_err(|e| setup(&e))?),
+            None => None,
+        };
         cmd.stdin(std::process::Stdio::null())
             .stdout(log.try_clone().map_err(|e| setup(&e))?)
             .stderr(log)
@@ -228,6 +245,15 @@ impl Runtime {
         let mut child = cmd
             .spawn()
             .map_err(|e| RuntimeError::Engine(EngineError::Spawn(e.to_string())))?;
+        // The reader starts now, so output written before `start` answers is not lost; the
+        // daemon's slave descriptor goes once the shim has opened its own (or has exited).
+        let slave = match (pty, tty_log) {
+            (Some(p), Some(log)) => {
+                tty::serve(self.hubs.get(&c.id), p.master, log).map_err(|e| setup(&e))?;
+                Some(p.slave)
+            }
+            _ => None,
+        };
         let pid = child.id().expect("a just-spawned child has a pid");
         // The shim writes the pid file once the command runs; if it exits first, setup or exec
         // failed and the last log line says why (Docker fails `start` then, too).
@@ -243,6 +269,7 @@ impl Runtime {
             }
         })
         .await;
+        drop(slave);
         if let Ok(Some(status)) = started {
             let log = std::fs::read_to_string(dir.join("container.log")).unwrap_or_default();
             let why = log
@@ -295,6 +322,7 @@ impl Runtime {
         }
         self.live.lock().await.remove(id);
         let _ = tx.send(Some(code));
+        self.hubs.get(id).exited(code);
     }
 
     /// Stops a running container: SIGTERM to the shim (which forwards it to the command only,
@@ -340,6 +368,17 @@ impl Runtime {
             }
         }
         Ok(true)
+    }
+
+    /// Docker's `wait?condition=next-exit` (which the docker CLI sends before it starts a
+    /// container it attaches to): answers a receiver of the exit code of the runs that end from
+    /// now on, whether the container runs yet or not.
+    pub fn next_exit(
+        &self,
+        term: &str,
+    ) -> Result<tokio::sync::broadcast::Receiver<i32>, RuntimeError> {
+        let c = self.engine.container(term)?;
+        Ok(self.hubs.get(&c.id).subscribe_exits())
     }
 
     /// Waits until the container is not running; answers its exit code.
@@ -504,8 +543,14 @@ impl Runtime {
         Ok(())
     }
 
+    /// The attachment point of a container's terminal.
+    pub fn hub(&self, id: &ContainerId) -> Arc<tty::Hub> {
+        self.hubs.get(id)
+    }
+
     /// Forgets a container's runtime state (after `rm`).
     pub async fn forget(&self, c: &ContainerRecord) {
+        self.hubs.remove(&c.id);
         let dir = container_dir(self.engine.data_root(), &c.id);
         if let Err(e) = std::fs::remove_dir_all(&dir)
             && e.kind() != std::io::ErrorKind::NotFound

@@ -7,6 +7,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
@@ -35,7 +36,12 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 /// Most connections served at once; further clients wait in the accept backlog.
 pub const MAX_CONNECTIONS: usize = 256;
 
-type Body = Full<Bytes>;
+type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+/// A body of fixed bytes.
+fn full(b: Bytes) -> Body {
+    Full::new(b).boxed_unsync()
+}
 
 /// What request handlers work with: the control plane, the data plane and the runtime.
 #[derive(Debug)]
@@ -75,7 +81,8 @@ pub async fn serve(listener: UnixListener, app: Arc<App>, shutdown: Cancellation
                 async move { Ok::<_, Infallible>(handle(req, app).await) }
             });
             let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service);
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
             tokio::select! {
                 r = conn => if let Err(e) = r { debug!(error = %e, "API connection ended") },
                 () = shutdown.cancelled() => {}
@@ -101,7 +108,7 @@ fn with_headers(mut resp: Response<Body>) -> Response<Body> {
 }
 
 fn json_response<T: serde::Serialize>(status: StatusCode, value: &T) -> Response<Body> {
-    let mut resp = Response::new(Full::new(Bytes::from(to_go_json(value))));
+    let mut resp = Response::new(full(Bytes::from(to_go_json(value))));
     *resp.status_mut() = status;
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -118,7 +125,7 @@ fn error_response(e: &ApiError) -> Response<Body> {
 }
 
 fn empty(status: StatusCode) -> Response<Body> {
-    let mut resp = Response::new(Full::new(Bytes::new()));
+    let mut resp = Response::new(full(Bytes::new()));
     *resp.status_mut() = status;
     resp
 }
@@ -224,7 +231,11 @@ fn is_route(method: &Method, segments: &[&str]) -> bool {
             | (&Method::GET, ["containers", _, "json" | "logs"])
             | (
                 &Method::POST,
-                ["containers", _, "start" | "stop" | "restart" | "wait"]
+                [
+                    "containers",
+                    _,
+                    "start" | "stop" | "restart" | "wait" | "attach" | "resize"
+                ]
             )
             | (&Method::DELETE, ["containers", _])
             | (&Method::POST, ["netloom", "containers", _, "exec"])
@@ -300,6 +311,115 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::internal(format!("engine task failed: {e}")))?
 }
 
+/// Whether a boolean query parameter (`stdin=1`, `stdout=true`) is set.
+fn query_flag(query: Option<&str>, key: &str) -> Result<bool, ApiError> {
+    Ok(query_param(query, key)?.is_some_and(|v| v == "1" || v == "true"))
+}
+
+/// `POST /containers/{id}/attach?stream=1&stdin=1&stdout=1&stderr=1` with `Upgrade: tcp`:
+/// answers `101 Switching Protocols`, then the connection carries the container terminal's raw
+/// bytes both ways (no multiplexing headers: only `Tty` containers can be attached). Output
+/// flows from the moment of the attach (attach before start to see everything) until the run
+/// ends, when the daemon closes the stream; input goes to the terminal while the container runs.
+async fn attach(
+    mut req: Request<Incoming>,
+    app: &App,
+    id: String,
+    query: Option<&str>,
+) -> Result<Response<Body>, ApiError> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let c = blocking(app.engine.clone(), move |e| Ok(e.container(&id)?)).await?;
+    let Some(m) = c.managed() else {
+        return Err(ApiError::bad_request(format!(
+            "{} is an attached namespace, not a container",
+            c.name
+        )));
+    };
+    if !m.config.tty {
+        return Err(ApiError {
+            status: StatusCode::NOT_IMPLEMENTED,
+            message: "attach needs a container created with a TTY (-t); the output of \
+                      others is in `netloom logs`"
+                .into(),
+        });
+    }
+    let upgrade = req
+        .headers()
+        .get(hyper::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("tcp"));
+    if !upgrade {
+        return Err(ApiError::bad_request(
+            "attach needs the headers Connection: Upgrade and Upgrade: tcp",
+        ));
+    }
+    let stdin = query_flag(query, "stdin")?;
+    let stdout = query_flag(query, "stdout")? || query_flag(query, "stderr")?;
+    let hub = app.runtime.hub(&c.id);
+    // Subscribed before answering: the client starts the container only after the 101.
+    let mut output = hub.subscribe();
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let name = c.name.to_string();
+    tokio::spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(u) => u,
+            Err(e) => {
+                debug!(error = %e, "attach upgrade failed");
+                return;
+            }
+        };
+        let (mut rd, mut wr) = tokio::io::split(TokioIo::new(upgraded));
+        let input_hub = hub.clone();
+        let input = tokio::spawn(async move {
+            let mut buf = vec![0u8; 8192];
+            loop {
+                let n = match rd.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                if !stdin {
+                    continue;
+                }
+                let data = buf[..n].to_vec();
+                let h = input_hub.clone();
+                match tokio::task::spawn_blocking(move || h.write_input(&data)).await {
+                    Ok(Ok(_)) => {}
+                    _ => break,
+                }
+            }
+        });
+        loop {
+            match output.recv().await {
+                Ok(crate::daemon::runtime::tty::Chunk::Data(d)) => {
+                    if stdout && (wr.write_all(&d).await.is_err() || wr.flush().await.is_err()) {
+                        break;
+                    }
+                }
+                Ok(crate::daemon::runtime::tty::Chunk::End) => break,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    debug!(container = %name, chunks = n, "a slow attachment lost output");
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+        let _ = wr.shutdown().await;
+        input.abort();
+        debug!(container = %name, "attachment ended");
+    });
+    let mut resp = empty(StatusCode::SWITCHING_PROTOCOLS);
+    let h = resp.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/vnd.docker.raw-stream"),
+    );
+    h.insert(
+        hyper::header::CONNECTION,
+        HeaderValue::from_static("Upgrade"),
+    );
+    h.insert(hyper::header::UPGRADE, HeaderValue::from_static("tcp"));
+    Ok(resp)
+}
+
 async fn route(req: Request<Incoming>, app: &App) -> Result<Response<Body>, ApiError> {
     let engine = app.engine.clone();
     let planes = &*app.planes;
@@ -321,7 +441,7 @@ async fn route(req: Request<Incoming>, app: &App) -> Result<Response<Body>, ApiE
             let mut resp = if method == Method::HEAD {
                 empty(StatusCode::OK)
             } else {
-                Response::new(Full::new(Bytes::from_static(b"OK")))
+                Response::new(full(Bytes::from_static(b"OK")))
             };
             let h = resp.headers_mut();
             h.insert(
@@ -528,7 +648,7 @@ async fn route(req: Request<Incoming>, app: &App) -> Result<Response<Body>, ApiE
                     body.extend_from_slice(chunk);
                 }
             }
-            let mut resp = Response::new(Full::new(Bytes::from(body)));
+            let mut resp = Response::new(full(Bytes::from(body)));
             let ct = if tty {
                 "application/vnd.docker.raw-stream"
             } else {
@@ -564,8 +684,53 @@ async fn route(req: Request<Incoming>, app: &App) -> Result<Response<Body>, ApiE
             app.runtime.start(&id).await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
+        (&Method::POST, ["containers", id, "attach"]) => {
+            let id = decode_segment(id)?;
+            attach(req, app, id, query).await
+        }
+        (&Method::POST, ["containers", id, "resize"]) => {
+            // Accepted so that clients which resize after attaching go on; the terminal keeps
+            // its 80x24 (setting a window size needs an ioctl nix has no safe call for).
+            let id = decode_segment(id)?;
+            blocking(engine, move |e| Ok(e.container(&id)?)).await?;
+            Ok(empty(StatusCode::OK))
+        }
         (&Method::POST, ["containers", id, "wait"]) => {
             let id = decode_segment(id)?;
+            match query_param(query, "condition")?.as_deref() {
+                None | Some("" | "not-running") => {}
+                Some("next-exit") => {
+                    // Docker answers the headers at once and the body at the exit: the docker
+                    // CLI starts the container only once the wait is registered.
+                    let id2 = id.clone();
+                    let mut exits = blocking(engine, move |e| Ok(e.container(&id2)?))
+                        .await
+                        .and_then(|c| Ok(app.runtime.next_exit(c.id.as_str())?))?;
+                    let body = futures_util::stream::once(async move {
+                        let code = loop {
+                            match exits.recv().await {
+                                Ok(code) => break code,
+                                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                                Err(tokio::sync::broadcast::error::RecvError::Closed) => break 0,
+                            }
+                        };
+                        let resp = serde_json::json!({"StatusCode": code, "Error": null});
+                        Ok::<_, Infallible>(hyper::body::Frame::data(Bytes::from(to_go_json(
+                            &resp,
+                        ))))
+                    });
+                    let mut resp =
+                        Response::new(http_body_util::StreamBody::new(body).boxed_unsync());
+                    resp.headers_mut()
+                        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                    return Ok(resp);
+                }
+                Some(other) => {
+                    return Err(ApiError::bad_request(format!(
+                        "invalid condition: \"{other}\""
+                    )));
+                }
+            }
             let code = app.runtime.wait(&id).await?;
             let resp = serde_json::json!({"StatusCode": code, "Error": null});
             Ok(json_response(StatusCode::OK, &resp))
