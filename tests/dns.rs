@@ -74,6 +74,30 @@ fn names_resolve_on_user_networks_only() {
         "tomcat82.mhk_network."
     );
 
+    // Connected to a second network, a container resolves names there at once; disconnected,
+    // no longer.
+    d.netloom(&["network", "create", "second"]).ok();
+    d.netloom(&[
+        "run",
+        "-d",
+        "--network",
+        "second",
+        "--name",
+        "other1",
+        "--",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    assert_eq!(short(&d, "tomcat81", "other1"), "");
+    d.netloom(&["network", "connect", "second", "tomcat81"])
+        .ok();
+    assert_eq!(short(&d, "tomcat81", "other1"), "172.19.0.2");
+    d.netloom(&["network", "disconnect", "second", "tomcat81"])
+        .ok();
+    assert_eq!(short(&d, "tomcat81", "other1"), "");
+    d.netloom(&["rm", "-f", "other1"]).ok();
+
     // A stopped container is not found any more (the name goes upstream, which fails here).
     d.netloom(&["stop", "-t", "1", "tomcat82"]).ok();
     assert_eq!(short(&d, "tomcat81", "tomcat82"), "");

@@ -68,6 +68,8 @@ pub struct Runtime {
     exe: PathBuf,
     live: Mutex<HashMap<ContainerId, Live>>,
     hubs: tty::Hubs,
+    /// Each running container's embedded DNS server, to follow connect/disconnect.
+    dns: std::sync::Mutex<HashMap<ContainerId, DnsServer>>,
 }
 
 /// Creates a fresh network namespace and answers a descriptor that keeps it alive.
@@ -118,6 +120,7 @@ impl Runtime {
             exe: std::env::current_exe()?,
             live: Mutex::new(HashMap::new()),
             hubs: tty::Hubs::default(),
+            dns: std::sync::Mutex::new(HashMap::new()),
         }))
     }
 
@@ -312,6 +315,7 @@ impl Runtime {
 
     /// After the shim exited: records the exit, unplugs and releases the endpoints.
     async fn finish(&self, id: &ContainerId, code: i32, tx: watch::Sender<Option<i32>>) {
+        self.dns.lock().expect("dns map lock poisoned").remove(id);
         let cid = id.clone();
         match self.blocking(move |e| e.mark_exited(&cid, code)).await {
             Ok((c, endpoints)) => {
@@ -527,6 +531,10 @@ impl Runtime {
         config.forward = forward;
         config.ndots_set = files.ndots_set;
         let server = DnsServer::new(self.planes.dns().clone(), config, DnsServer::limiter());
+        self.dns
+            .lock()
+            .expect("dns map lock poisoned")
+            .insert(plan.container.id.clone(), server.clone());
         let udp = tokio::net::UdpSocket::from_std(udp)?;
         let tcp = tokio::net::TcpListener::from_std(tcp)?;
         let (u, t) = (server.clone(), cancel.clone());
@@ -540,6 +548,35 @@ impl Runtime {
                 warn!(error = %e, "embedded DNS (TCP) stopped");
             }
         });
+        Ok(())
+    }
+
+    /// After `network connect/disconnect`: the container's DNS server answers for the user
+    /// networks it is on now.
+    pub async fn refresh_dns(&self, term: &str) -> Result<(), EngineError> {
+        let c = self.engine.container(term)?;
+        let Some(server) = self
+            .dns
+            .lock()
+            .expect("dns map lock poisoned")
+            .get(&c.id)
+            .cloned()
+        else {
+            return Ok(());
+        };
+        let id = c.id.clone();
+        let state = self.blocking(move |e| Ok(e.store().snapshot()?)).await?;
+        let networks = state
+            .endpoints
+            .iter()
+            .filter(|e| e.container == id)
+            .filter_map(|e| state.networks.iter().find(|n| n.id == e.network))
+            .filter(|n| !n.builtin)
+            .map(|n| n.name.to_string())
+            .collect();
+        let mut config = (*server.config()).clone();
+        config.networks = networks;
+        server.reconfigure(config);
         Ok(())
     }
 

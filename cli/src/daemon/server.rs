@@ -824,14 +824,21 @@ async fn route(req: Request<Incoming>, app: &App) -> Result<Response<Body>, ApiE
                     attached.endpoint.ifname
                 )));
             }
+            if let Err(e) = app.runtime.refresh_dns(&body.container).await {
+                warn!(error = %e, "embedded DNS not updated after connect");
+            }
             Ok(empty(StatusCode::OK))
         }
         (&Method::POST, ["networks", id, "disconnect"]) => {
             let id = decode_segment(id)?;
             let body: NetworkDisconnectRequest = read_json(req).await?;
+            let container = body.container.clone();
             let (netns, endpoints) =
                 blocking(engine, move |e| Ok(e.disconnect(&id, &body.container)?)).await?;
             planes.unplug_in(netns.as_deref(), &endpoints).await;
+            if let Err(e) = app.runtime.refresh_dns(&container).await {
+                warn!(error = %e, "embedded DNS not updated after disconnect");
+            }
             Ok(empty(StatusCode::OK))
         }
         _ => Err(ApiError::not_found("page not found")),
