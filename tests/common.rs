@@ -178,6 +178,28 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill9();
+        // Container shims outlive the daemon by design; a test's containers must not outlive
+        // the test. Each shim is its own process group (setsid), whose exit file is under this
+        // daemon's data root.
+        let marker = self.data_root.join("containers");
+        let marker = marker.to_string_lossy();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            let args: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            if args.iter().any(|a| a == "_shim") && args.iter().any(|a| a.starts_with(&*marker)) {
+                let _ = Command::new("kill")
+                    .args(["-KILL", "--", &format!("-{pid}")])
+                    .status();
+            }
+        }
     }
 }
 
