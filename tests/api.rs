@@ -234,7 +234,7 @@ fn docker_cli_and_netloom_print_the_same() {
             "--format",
             "table {{.Name}}\t{{.IPv6}}\t{{.Label \"team\"}}",
         ],
-        &["network", "ls", "--format", "json"],
+        &["network", "ls", "-f", "name=net", "--format", "json"],
         &["network", "inspect", "bridge", "host", "none"],
         &["network", "inspect", "mhk_network", "labelled"],
         &[
