@@ -333,23 +333,32 @@ impl RunCmd {
             println!("{id}");
             return Ok(());
         }
-        let r: Value = client
-            .post(&format!("/containers/{id}/wait"), &json!({}))
-            .await?;
-        print_logs(client, &id).await?;
-        let code = r["StatusCode"].as_i64().unwrap_or(0);
-        if self.rm {
-            client.delete(&format!("/containers/{id}")).await?;
-        }
-        if code != 0 {
-            return Err(StatusError {
-                code: u8::try_from(code).unwrap_or(125),
-                message: String::new(),
-            }
-            .into());
-        }
-        Ok(())
+        finish_run(client, &id, self.rm, true).await
     }
+}
+
+/// The end of a foreground `run`: waits for the container, prints its log (when output was not
+/// streamed), removes it with `--rm`, and exits with its code as docker does.
+async fn finish_run(client: &Client, id: &str, rm: bool, print_log: bool) -> anyhow::Result<()> {
+    let r: Value = client
+        .post(&format!("/containers/{id}/wait"), &json!({}))
+        .await?;
+    if print_log {
+        print_logs(client, id).await?;
+    }
+    let code = r["StatusCode"].as_i64().unwrap_or(0);
+    if rm {
+        client.delete(&format!("/containers/{id}")).await?;
+    }
+    if code != 0 {
+        let code = u8::try_from(code).unwrap_or(125);
+        return Err(StatusError {
+            code,
+            message: String::new(),
+        }
+        .into());
+    }
+    Ok(())
 }
 
 impl RunCmd {
@@ -384,21 +393,7 @@ impl RunCmd {
         if ended == interactive::Ended::Detached {
             return Ok(());
         }
-        let r: Value = client
-            .post(&format!("/containers/{id}/wait"), &json!({}))
-            .await?;
-        let code = r["StatusCode"].as_i64().unwrap_or(0);
-        if self.rm {
-            client.delete(&format!("/containers/{id}")).await?;
-        }
-        if code != 0 {
-            return Err(StatusError {
-                code: u8::try_from(code).unwrap_or(125),
-                message: String::new(),
-            }
-            .into());
-        }
-        Ok(())
+        finish_run(client, &id, self.rm, false).await
     }
 }
 
