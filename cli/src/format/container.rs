@@ -30,7 +30,6 @@ use serde_json::Value;
 use super::FormatError;
 use super::gotime::GoTime;
 use super::natsort::natural_cmp;
-use super::tabwriter::TabWriter;
 use super::template::gofmt::quote;
 use super::template::value::{FieldDef, FieldTy, StructDef, StructVal, Val, encode_json};
 use super::template::{ExecOptions, Template};
@@ -1119,19 +1118,7 @@ pub fn container_ps(
     if !is_table {
         return Ok(body);
     }
-    // The header row: the template on the column names with docker's header
-    // functions; errors are ignored and partial output is kept.
-    let mut header = String::new();
-    let opts = ExecOptions {
-        header: true,
-        missing_key_error: false,
-    };
-    let _ = tmpl.execute_val(&mut header, &header_context(), opts);
-    let mut tw = TabWriter::docker();
-    tw.write(&header);
-    tw.write("\n");
-    tw.write(&body);
-    Ok(tw.finish())
+    Ok(super::table_with_header(&tmpl, &header_context(), &body))
 }
 
 #[cfg(test)]

@@ -74,5 +74,26 @@ impl FormatError {
     }
 }
 
+/// Aligns a table like docker's formatter: the header row is the template run on the column
+/// names with docker's header functions (errors ignored, partial output kept), then the body,
+/// all through docker's tabwriter.
+fn table_with_header(
+    tmpl: &template::Template,
+    header_ctx: &template::value::Val,
+    body: &str,
+) -> String {
+    let mut header = String::new();
+    let opts = template::ExecOptions {
+        header: true,
+        missing_key_error: false,
+    };
+    let _ = tmpl.execute_val(&mut header, header_ctx, opts);
+    let mut tw = tabwriter::TabWriter::docker();
+    tw.write(&header);
+    tw.write("\n");
+    tw.write(body);
+    tw.finish()
+}
+
 #[cfg(test)]
 mod tests;

@@ -89,21 +89,7 @@ fn go_exp(s: String) -> String {
 }
 
 fn month_name(m: u32) -> String {
-    const NAMES: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
-    match NAMES.get((m as usize).wrapping_sub(1)) {
+    match super::methods::LONG_MONTHS.get((m as usize).wrapping_sub(1)) {
         Some(n) => (*n).to_string(),
         None => format!("%!Month({m})"),
     }

@@ -129,7 +129,8 @@ fn time_method(t: &GoTime, name: &str, args: &[Val]) -> Result<Val, String> {
     })
 }
 
-const LONG_MONTHS: [&str; 12] = [
+/// Go's month names (`time.Month.String`), shared with the `%v` printer.
+pub(super) const LONG_MONTHS: [&str; 12] = [
     "January",
     "February",
     "March",
