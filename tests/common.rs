@@ -260,3 +260,222 @@ pub fn link_names(ip_o_link: &str) -> Vec<String> {
         })
         .collect()
 }
+
+/// Runs `f` on a fresh thread that has joined the network namespace of process `pid`, and
+/// returns what it returns. Sockets it creates belong to that namespace for their whole life,
+/// whichever thread uses them later; the calling thread's namespace does not change.
+pub fn in_netns<T: Send>(pid: u32, f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            enter_netns(pid);
+            f()
+        })
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// Moves the calling thread into the network namespace of `pid` (setns(2) changes only the
+/// calling thread's namespace).
+fn enter_netns(pid: u32) {
+    let path = format!("/proc/{pid}/ns/net");
+    let ns = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+    nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+        .unwrap_or_else(|e| panic!("setns {path}: {e}"));
+}
+
+/// Whether process `pid` runs in a network namespace other than this test process's.
+pub fn has_own_netns(pid: u32) -> bool {
+    let own = std::fs::read_link("/proc/self/ns/net").unwrap();
+    std::fs::read_link(format!("/proc/{pid}/ns/net")).is_ok_and(|l| l != own)
+}
+
+/// A future driven by a current-thread tokio runtime on its own thread inside a network
+/// namespace: a server until dropped, or a client whose result [`NsTask::join`] returns.
+#[derive(Debug)]
+pub struct NsTask<T> {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Option<T>>>,
+}
+
+impl<T: Send + 'static> NsTask<T> {
+    /// Joins the namespace of `pid`, calls `setup` there (inside the runtime, so it may bind
+    /// tokio sockets synchronously) and returns once `setup` has returned: whatever it bound
+    /// is ready. The future it returns then runs until done or until the task is dropped.
+    pub fn start<F, Fut>(pid: u32, setup: F) -> NsTask<T>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = T> + 'static,
+    {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            enter_netns(pid);
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let fut = {
+                let _in_runtime = rt.enter();
+                setup()
+            };
+            let _ = ready_tx.send(());
+            rt.block_on(async move {
+                tokio::select! {
+                    out = fut => Some(out),
+                    _ = stopped => None,
+                }
+            })
+        });
+        if ready_rx.recv().is_err() {
+            // `setup` panicked: show its message.
+            match thread.join() {
+                Err(panic) => std::panic::resume_unwind(panic),
+                Ok(_) => unreachable!("setup returned without signalling"),
+            }
+        }
+        NsTask {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// Waits for the future to finish and returns its output (a panic in it panics here).
+    pub fn join(mut self) -> T {
+        let thread = self.thread.take().unwrap();
+        match thread.join() {
+            Ok(out) => out.expect("the task was not stopped"),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
+impl<T> Drop for NsTask<T> {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A child process killed (and reaped) on drop.
+#[derive(Debug)]
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The daemon's side of the veth to the [`Outside`] (the address NAT'd traffic leaves from).
+pub const DAEMON_VETH_ADDR: &str = "198.18.0.1";
+/// The outside's first address on the veth (the daemon namespace's default gateway).
+pub const OUTSIDE_ADDR: &str = "198.18.0.2";
+/// A second address of the outside on the veth.
+pub const OUTSIDE_ADDR2: &str = "198.18.0.3";
+/// An outside address beyond the veth's subnet, reached through the daemon's default route.
+pub const OUTSIDE_FAR_ADDR: &str = "198.19.0.10";
+
+/// "The internet" for a daemon under test: a namespace of its own (held by a sleeping
+/// process, killed on drop, which also removes the veth) joined to the daemon's namespace by
+/// a veth pair `up0` (daemon side, [`DAEMON_VETH_ADDR`]/24) – `up1` ([`OUTSIDE_ADDR`]/24 and
+/// [`OUTSIDE_ADDR2`]/24; [`OUTSIDE_FAR_ADDR`]/32 on its lo). The daemon namespace's default
+/// route leads there. Only 198.18.0.0/15 (RFC 2544 benchmarking space) is used; nothing
+/// touches the machine's own interfaces.
+#[derive(Debug)]
+pub struct Outside {
+    sleeper: KillOnDrop,
+    daemon_pid: u32,
+}
+
+impl Outside {
+    /// Builds the outside namespace and its link to `d`'s namespace.
+    pub fn new(d: &Daemon) -> Outside {
+        let child = Command::new("unshare")
+            .args(["-n", "--", "sleep", "infinity"])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn unshare -n sleep infinity");
+        let o = Outside {
+            sleeper: KillOnDrop(child),
+            daemon_pid: d.pid(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !has_own_netns(o.pid()) {
+            assert!(
+                Instant::now() < deadline,
+                "the outside namespace did not appear"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let pid = o.pid().to_string();
+        o.in_daemon_ok(&[
+            "ip", "link", "add", "up0", "type", "veth", "peer", "name", "up1", "netns", &pid,
+        ]);
+        o.in_daemon_ok(&["ip", "addr", "add", "198.18.0.1/24", "dev", "up0"]);
+        o.in_daemon_ok(&["ip", "link", "set", "up0", "up"]);
+        o.exec(&["ip", "link", "set", "lo", "up"]).ok();
+        o.exec(&["ip", "addr", "add", "198.19.0.10/32", "dev", "lo"])
+            .ok();
+        o.exec(&["ip", "addr", "add", "198.18.0.2/24", "dev", "up1"])
+            .ok();
+        o.exec(&["ip", "addr", "add", "198.18.0.3/24", "dev", "up1"])
+            .ok();
+        o.exec(&["ip", "link", "set", "up1", "up"]).ok();
+        o.in_daemon_ok(&[
+            "ip",
+            "route",
+            "add",
+            "default",
+            "via",
+            OUTSIDE_ADDR,
+            "dev",
+            "up0",
+        ]);
+        o
+    }
+
+    /// The pid whose `/proc/PID/ns/net` is the outside namespace.
+    pub fn pid(&self) -> u32 {
+        self.sleeper.0.id()
+    }
+
+    /// Runs a command in the outside namespace.
+    pub fn exec(&self, args: &[&str]) -> Run {
+        nsenter(self.pid(), args)
+    }
+
+    /// Starts a long-running process in the outside namespace, killed when the guard drops.
+    pub fn spawn(&self, args: &[&str]) -> KillOnDrop {
+        KillOnDrop(
+            Command::new("nsenter")
+                .arg(format!("--net=/proc/{}/ns/net", self.pid()))
+                // nsenter execs the command, so the guard's kill reaches it.
+                .arg("--")
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn nsenter"),
+        )
+    }
+
+    fn in_daemon_ok(&self, args: &[&str]) {
+        nsenter(self.daemon_pid, args).ok();
+    }
+}
+
+/// Runs a command in the network namespace of process `pid`.
+pub fn nsenter(pid: u32, args: &[&str]) -> Run {
+    let mut cmd = Command::new("nsenter");
+    cmd.arg(format!("--net=/proc/{pid}/ns/net"))
+        .arg("--")
+        .args(args);
+    run(cmd, "")
+}

@@ -1,7 +1,7 @@
 //! Container names on user networks, served by the embedded DNS at 127.0.0.11 inside each
 //! container (queried with the real `dig` and `ping`), and not on the default bridge.
 
-use crate::common::{Daemon, tempdir};
+use crate::common::{Daemon, OUTSIDE_ADDR, OUTSIDE_ADDR2, Outside, tempdir};
 
 fn dig(d: &Daemon, from: &str, args: &[&str]) -> String {
     let mut a = vec!["exec", from, "dig", "+time=2", "+tries=1"];
@@ -201,65 +201,26 @@ while True:
 
 #[test]
 fn forwarding_to_upstreams_in_an_outside_namespace() {
-    use std::process::{Command, Stdio};
     let dir = tempdir();
     let d = Daemon::start(dir.path());
     // The "outside": its own namespace joined to the daemon's by a veth (198.18.0.0/15 only).
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
+    let outside = Outside::new(&d);
+    let servers: Vec<_> = [(OUTSIDE_ADDR, "0"), (OUTSIDE_ADDR2, "1")]
+        .into_iter()
+        .map(|(addr, rescue)| outside.spawn(&["python3", "-c", UPSTREAM, addr, rescue]))
+        .collect();
+    // Ready once both sockets are bound (/proc/net/udp: local address in hex, port 53 = 0035).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !["020012C6:0035", "030012C6:0035"]
+        .iter()
+        .all(|a| outside.exec(&["cat", "/proc/net/udp"]).stdout.contains(a))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upstream servers did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let outside = Kill(
-        Command::new("unshare")
-            .args(["-n", "--", "sleep", "120"])
-            .spawn()
-            .unwrap(),
-    );
-    std::thread::sleep(std::time::Duration::from_millis(100));
-    let out_pid = outside.0.id().to_string();
-    let in_daemon = |args: &[&str]| {
-        let st = Command::new("nsenter")
-            .arg(format!("--net=/proc/{}/ns/net", d.pid()))
-            .arg("--")
-            .args(args)
-            .status()
-            .unwrap();
-        assert!(st.success(), "{args:?}");
-    };
-    let in_outside = |args: &[&str]| {
-        let st = Command::new("nsenter")
-            .arg(format!("--net=/proc/{out_pid}/ns/net"))
-            .arg("--")
-            .args(args)
-            .status()
-            .unwrap();
-        assert!(st.success(), "{args:?}");
-    };
-    in_daemon(&[
-        "ip", "link", "add", "up0", "type", "veth", "peer", "name", "up1", "netns", &out_pid,
-    ]);
-    in_daemon(&["ip", "addr", "add", "198.18.0.1/24", "dev", "up0"]);
-    in_daemon(&["ip", "link", "set", "up0", "up"]);
-    in_outside(&["ip", "addr", "add", "198.18.0.2/24", "dev", "up1"]);
-    in_outside(&["ip", "addr", "add", "198.18.0.3/24", "dev", "up1"]);
-    in_outside(&["ip", "link", "set", "up1", "up"]);
-    in_outside(&["ip", "link", "set", "lo", "up"]);
-    let mut servers = Vec::new();
-    for (addr, rescue) in [("198.18.0.2", "0"), ("198.18.0.3", "1")] {
-        let child = Command::new("nsenter")
-            .arg(format!("--net=/proc/{out_pid}/ns/net"))
-            // nsenter execs python, so the guard's kill reaches the server itself.
-            .args(["--", "python3", "-c", UPSTREAM, addr, rescue])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        servers.push(Kill(child));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(300));
 
     d.netloom(&["network", "create", "net1"]).ok();
     d.netloom(&["network", "create", "--internal", "inside"])

@@ -36,6 +36,8 @@ fn config() -> DomainConfig {
         gateway: Ipv4Addr::new(10, 0, 0, 1),
         mtu: 1500,
         internal: false,
+        host_loopback: false,
+        dns: None,
     }
 }
 

@@ -9,5 +9,6 @@ pub mod daemon;
 pub mod format;
 pub mod model;
 pub mod paths;
+pub mod ports;
 pub mod shim;
 pub mod store;

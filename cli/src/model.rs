@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::str::FromStr;
 
 use chrono::{DateTime, FixedOffset};
@@ -347,6 +347,142 @@ pub struct ContainerConfig {
     pub tty: bool,
     /// `-i`.
     pub open_stdin: bool,
+    /// `Config.ExposedPorts`: the container ports it exposes (every published port is exposed;
+    /// Docker publishes only exposed ports), sorted as Docker's JSON map keys sort.
+    #[serde(default)]
+    pub exposed_ports: Vec<ContainerPort>,
+    /// `HostConfig.PortBindings` (`-p`), in the order given per container port.
+    #[serde(default)]
+    pub port_bindings: Vec<PortMapping>,
+}
+
+/// A transport protocol a port can be published for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Proto {
+    /// TCP.
+    #[serde(rename = "tcp")]
+    Tcp,
+    /// UDP.
+    #[serde(rename = "udp")]
+    Udp,
+}
+
+impl Proto {
+    /// Docker's name (`tcp`, `udp`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        }
+    }
+}
+
+impl fmt::Display for Proto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A container port with its protocol: Docker's `nat.Port` (`80/tcp`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ContainerPort {
+    /// The port number inside the container.
+    pub port: u16,
+    /// Its protocol.
+    pub proto: Proto,
+}
+
+impl ContainerPort {
+    /// Docker's map key, `80/tcp`.
+    pub fn key(self) -> String {
+        format!("{}/{}", self.port, self.proto)
+    }
+}
+
+impl fmt::Display for ContainerPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.port, self.proto)
+    }
+}
+
+// Go's JSON writes map keys sorted as strings ("8080/tcp" < "80/tcp" is false: '/' < '8'), so
+// the order of `ExposedPorts`, `PortBindings` and `NetworkSettings.Ports` is that of the key.
+impl Ord for ContainerPort {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+impl PartialOrd for ContainerPort {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// An inclusive range of host ports (`8000-8010`; one port when `start == end`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PortRange {
+    /// First port.
+    pub start: u16,
+    /// Last port (`>= start`).
+    pub end: u16,
+}
+
+impl PortRange {
+    /// One port.
+    pub fn single(port: u16) -> PortRange {
+        PortRange {
+            start: port,
+            end: port,
+        }
+    }
+
+    /// Whether it names exactly one port.
+    pub fn is_single(self) -> bool {
+        self.start == self.end
+    }
+}
+
+impl fmt::Display for PortRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_single() {
+            write!(f, "{}", self.start)
+        } else {
+            write!(f, "{}-{}", self.start, self.end)
+        }
+    }
+}
+
+/// One `-p` binding of a container port: Docker's `PortBinding` of `HostConfig.PortBindings`,
+/// parsed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PortMapping {
+    /// The container port.
+    pub container: ContainerPort,
+    /// The host address; `None`: `0.0.0.0` and `::`.
+    pub host_ip: Option<IpAddr>,
+    /// The host port, or a range to pick one from; `None`: any free port.
+    pub host_port: Option<PortRange>,
+}
+
+/// A host port a running container holds: Docker's `NetworkSettings.Ports` entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct BoundPort {
+    /// The container port it forwards to.
+    pub container: ContainerPort,
+    /// The host address bound (`0.0.0.0`, `::` or the one asked for).
+    pub host_ip: IpAddr,
+    /// The host port bound.
+    pub host_port: u16,
+}
+
+/// The ports a running container publishes, and where to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Publication {
+    /// The network whose address of the container the ports forward to.
+    pub network: NetworkId,
+    /// The host ports held, in Docker's order (per mapping: IPv4, then IPv6).
+    pub ports: Vec<BoundPort>,
 }
 
 /// Where a container is in its life.
@@ -385,6 +521,10 @@ pub struct RunState {
     pub started_at: Option<DateTime<FixedOffset>>,
     /// When it last stopped.
     pub finished_at: Option<DateTime<FixedOffset>>,
+    /// While running on a network that publishes: its published ports (re-bound after a daemon
+    /// restart).
+    #[serde(default)]
+    pub publication: Option<Publication>,
 }
 
 /// A container netloom runs.

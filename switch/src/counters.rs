@@ -135,11 +135,34 @@ pub enum DropReason {
     TxError,
     /// Reading from the port failed with an error other than "no more frames".
     RxError,
+    /// The domain's gateway task had no room for the frame (its queue was full).
+    GatewayBusy,
+    /// Addressed outside the domain, but the domain is `--internal`: nothing leaves it.
+    NatInternal,
+    /// Addressed to another network's subnet: networks are isolated from each other.
+    NatIsolated,
+    /// A new flow beyond the sending container's flow limit.
+    NatFlowLimit,
+    /// IPv4 the gateway does not translate: a protocol other than TCP, UDP and ICMP echo, a
+    /// fragment, or a broadcast/multicast/reserved destination.
+    NatUnsupported,
+    /// A packet for a container the gateway has no port or MAC address for.
+    NatNoNeighbor,
+    /// A UDP or ICMP header cut short or inconsistent with its IP packet.
+    NatMalformed,
+    /// The daemon could not open or connect a host socket for a new flow (descriptor limit,
+    /// no route to the destination, no permission for ICMP sockets).
+    NatSocketFailed,
+    /// A host socket would not take a datagram without waiting, or refused it.
+    NatHostBusy,
+    /// A TCP segment (a retransmitted SYN) for a flow whose host connection is still being
+    /// opened; the container's retransmission comes again, or the connect's outcome answers it.
+    NatConnecting,
 }
 
 impl DropReason {
     /// Every reason, in counter order, for exporting all counters.
-    pub const ALL: [DropReason; 28] = [
+    pub const ALL: [DropReason; 38] = [
         DropReason::TruncatedVnetHeader,
         DropReason::BadVnetHeader,
         DropReason::UnsupportedGso,
@@ -168,6 +191,16 @@ impl DropReason {
         DropReason::TxRejected,
         DropReason::TxError,
         DropReason::RxError,
+        DropReason::GatewayBusy,
+        DropReason::NatInternal,
+        DropReason::NatIsolated,
+        DropReason::NatFlowLimit,
+        DropReason::NatUnsupported,
+        DropReason::NatNoNeighbor,
+        DropReason::NatMalformed,
+        DropReason::NatSocketFailed,
+        DropReason::NatHostBusy,
+        DropReason::NatConnecting,
     ];
 
     /// A stable snake_case name for metrics and logs.
@@ -201,6 +234,16 @@ impl DropReason {
             DropReason::TxRejected => "tx_rejected",
             DropReason::TxError => "tx_error",
             DropReason::RxError => "rx_error",
+            DropReason::GatewayBusy => "gateway_busy",
+            DropReason::NatInternal => "nat_internal",
+            DropReason::NatIsolated => "nat_isolated",
+            DropReason::NatFlowLimit => "nat_flow_limit",
+            DropReason::NatUnsupported => "nat_unsupported",
+            DropReason::NatNoNeighbor => "nat_no_neighbor",
+            DropReason::NatMalformed => "nat_malformed",
+            DropReason::NatSocketFailed => "nat_socket_failed",
+            DropReason::NatHostBusy => "nat_host_busy",
+            DropReason::NatConnecting => "nat_connecting",
         }
     }
 

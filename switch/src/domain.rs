@@ -1,7 +1,7 @@
 //! The identity and configuration of an L2 domain (one per bridge network).
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 
 /// Identifies an L2 domain on the switch.
 ///
@@ -31,6 +31,13 @@ pub struct DomainConfig {
     pub mtu: u16,
     /// `--internal`: no traffic leaves the domain (no NAT, no published ports).
     pub internal: bool,
+    /// Whether the gateway's own address reaches the daemon's loopback (`127.0.0.1`) for TCP and
+    /// UDP ports the gateway does not serve itself. Off by default: it exposes every
+    /// loopback-only service of the daemon's host to the containers.
+    pub host_loopback: bool,
+    /// Where DNS queries to the gateway's address (port 53, UDP and TCP) go: the network's
+    /// embedded DNS server, listening in the daemon's namespace. `None`: not served.
+    pub dns: Option<SocketAddr>,
 }
 
 /// The smallest MTU every IPv4 host must accept (RFC 791, section 3.2).
@@ -119,6 +126,8 @@ pub(crate) mod tests {
             gateway: Ipv4Addr::new(172, 17, 0, 1),
             mtu: 1500,
             internal: false,
+            host_loopback: false,
+            dns: None,
         }
     }
 

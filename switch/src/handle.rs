@@ -1,5 +1,6 @@
 //! The switch as a task: a command channel in, a oneshot reply out for each request.
 
+use std::net::SocketAddrV4;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
@@ -9,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::counters::{Counters, PortStats};
 use crate::domain::{DomainConfig, DomainId};
 use crate::forward::{PortId, PortPolicy};
+use crate::nat::{Listener, NatStats, PublishId};
 use crate::runtime::DataPath;
 use crate::switch::{Command, Switch, SwitchError};
 use crate::tap::AsyncTap;
@@ -41,6 +43,20 @@ enum Request {
     PortStats {
         port: PortId,
         reply: oneshot::Sender<Option<PortStats>>,
+    },
+    Publish {
+        domain: DomainId,
+        target: SocketAddrV4,
+        listeners: Vec<Listener>,
+        reply: oneshot::Sender<Result<PublishId, SwitchError>>,
+    },
+    Unpublish {
+        id: PublishId,
+        reply: oneshot::Sender<()>,
+    },
+    NatStats {
+        domain: DomainId,
+        reply: oneshot::Sender<Option<NatStats>>,
     },
 }
 
@@ -134,6 +150,25 @@ async fn run(mut switch: Switch, mut rx: mpsc::Receiver<Request>, cancel: Cancel
             Request::PortStats { port, reply } => {
                 let _ = reply.send(path.port_stats(port));
             }
+            Request::Publish {
+                domain,
+                target,
+                listeners,
+                reply,
+            } => {
+                let result = path
+                    .publish(domain, target, listeners)
+                    .await
+                    .map_err(SwitchError::from);
+                let _ = reply.send(result);
+            }
+            Request::Unpublish { id, reply } => {
+                path.unpublish(id).await;
+                let _ = reply.send(());
+            }
+            Request::NatStats { domain, reply } => {
+                let _ = reply.send(path.nat_stats(domain));
+            }
             Request::Domains { reply } => {
                 let _ = reply.send(switch.domains().map(|(id, c)| (id, *c)).collect());
             }
@@ -185,6 +220,43 @@ impl SwitchHandle {
                 rx,
             )
             .await??)
+    }
+
+    /// Forwards everything `listeners` receive to `target` (a container's address and port on
+    /// `domain`), showing the container the client's real address where it can: the
+    /// published ports of `-p`. The caller binds the sockets, so it reports bind failures in
+    /// its own words; the switch serves them until [`SwitchHandle::unpublish`].
+    pub async fn publish(
+        &self,
+        domain: DomainId,
+        target: SocketAddrV4,
+        listeners: Vec<Listener>,
+    ) -> Result<PublishId, HandleError> {
+        let (reply, rx) = oneshot::channel();
+        Ok(self
+            .request(
+                Request::Publish {
+                    domain,
+                    target,
+                    listeners,
+                    reply,
+                },
+                rx,
+            )
+            .await??)
+    }
+
+    /// Stops serving a publication and closes its sockets; connections already carried may
+    /// finish. An id whose domain is gone is not an error.
+    pub async fn unpublish(&self, id: PublishId) -> Result<(), HandleError> {
+        let (reply, rx) = oneshot::channel();
+        self.request(Request::Unpublish { id, reply }, rx).await
+    }
+
+    /// A domain's live translation flows, or `None` for an unknown domain.
+    pub async fn nat_stats(&self, domain: DomainId) -> Result<Option<NatStats>, HandleError> {
+        let (reply, rx) = oneshot::channel();
+        self.request(Request::NatStats { domain, reply }, rx).await
     }
 
     /// Removes a port; with `delete` its device goes away when the switch closes it.
@@ -244,6 +316,8 @@ mod tests {
         let (_tasks, handle, _cancel) = start();
         let internal = DomainConfig {
             internal: true,
+            host_loopback: false,
+            dns: None,
             ..bridge()
         };
         handle.add_domain(DomainId(2), bridge()).await.unwrap();

@@ -30,6 +30,7 @@ pub mod frame;
 mod gateway;
 mod gso;
 mod handle;
+mod nat;
 mod runtime;
 #[cfg(test)]
 mod sim;
@@ -49,6 +50,7 @@ pub use frame::{FrameError, FrameView, MAX_FRAME_LEN, MAX_READ_LEN, MacAddr};
 pub use gateway::GatewayAddr;
 pub use gso::{GsoError, Segment, Segmenter, Segments};
 pub use handle::{HandleError, SwitchHandle, spawn};
+pub use nat::{Listener, NatStats, PublishId};
 pub use runtime::PortError;
 pub use switch::{Command, Switch, SwitchError};
 pub use vnet::{VNET_HDR_LEN, VnetHeader};

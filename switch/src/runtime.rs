@@ -10,8 +10,9 @@
 
 use std::collections::HashMap;
 use std::io::ErrorKind;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -23,13 +24,22 @@ use crate::domain::{DomainConfig, DomainId};
 use crate::forward::{
     Action, Bridge, BridgeError, Gateway, PortId, PortPolicy, TableConfig, Timestamp, decide,
 };
-use crate::frame::{FrameView, MAX_READ_LEN};
+use crate::frame::{FrameView, L3, MAX_READ_LEN};
 use crate::gateway::{self, GatewayAddr};
+use crate::nat::{
+    self, GatewayFrame, GatewayTx, HEADROOM, Listener, NatCommand, NatConfig, NatStats, Neighbor,
+    PublishId, Subnets,
+};
 use crate::tap::{AsyncTap, IoFailure};
 use crate::vnet::VNET_HDR_LEN;
+use crate::vnet::{VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, VnetHeader};
 
 /// How often a port task expires aged entries of its domain's learning table.
 const EXPIRE_EVERY: Duration = Duration::from_secs(5);
+
+/// Buffers kept for frames on their way to the gateway task, so the hot path does not allocate
+/// once warm.
+const GATEWAY_POOL: usize = 256;
 
 /// One port's device and counters, shared by its reader task and by writers on other ports.
 #[derive(Debug)]
@@ -50,6 +60,16 @@ struct DomainShared {
     counters: Arc<Counters>,
     epoch: Instant,
     last_expire_ms: AtomicU64,
+    /// The endpoints' addresses, for the gateway's packets to them.
+    neighbors: ArcSwap<HashMap<Ipv4Addr, Neighbor>>,
+    /// The domain's gateway task; set once, right after the domain is created.
+    nat: OnceLock<GatewayTx>,
+    /// Recycled buffers for frames to the gateway task.
+    pool: Mutex<Vec<Vec<u8>>>,
+    /// The domain's MTU, above which the gateway's TCP packets are sent as GSO frames.
+    mtu: u16,
+    subnet: Ipv4Addr,
+    prefix: u8,
 }
 
 impl DomainShared {
@@ -118,9 +138,9 @@ impl DomainShared {
             };
             match action {
                 Action::Drop(reason) => return self.drop_frame(io, reason),
-                Action::Gateway => return self.answer(io, &view, reply),
+                Action::Gateway => return self.answer(ingress, io, &view, frame, reply),
                 Action::Unicast(dst) if dst == self.gateway_port => {
-                    return self.answer(io, &view, reply);
+                    return self.answer(ingress, io, &view, frame, reply);
                 }
                 // Forwarded frames keep their offload request (TAP to TAP needs no software
                 // segmentation), minus DATA_VALID: the receiving kernel must verify what a
@@ -146,14 +166,110 @@ impl DomainShared {
         }
     }
 
-    /// The gateway answers `view` back to the port it came from, if it has an answer.
-    fn answer(&self, io: &PortIo, view: &FrameView<'_>, reply: &mut Vec<u8>) {
+    /// The gateway answers `view` back to the port it came from, if it has an answer; IPv4 it
+    /// does not answer itself goes to the domain's gateway task (NAT, published ports, DNS).
+    fn answer(
+        &self,
+        ingress: PortId,
+        io: &PortIo,
+        view: &FrameView<'_>,
+        raw: &[u8],
+        reply: &mut Vec<u8>,
+    ) {
         reply.clear();
         reply.extend_from_slice(&[0; VNET_HDR_LEN]);
         match gateway::respond(self.gateway, view, reply) {
             Ok(true) => self.send(io, reply),
             Ok(false) => {}
+            Err(DropReason::GatewayUnhandled) if matches!(view.l3(), L3::Ipv4(_)) => {
+                self.to_gateway_task(ingress, io, raw);
+            }
             Err(reason) => self.drop_frame(io, reason),
+        }
+    }
+
+    /// Queues a copy of `raw` for the gateway task without waiting: a full queue drops.
+    fn to_gateway_task(&self, ingress: PortId, io: &PortIo, raw: &[u8]) {
+        let Some(nat) = self.nat.get() else {
+            return self.drop_frame(io, DropReason::GatewayUnhandled);
+        };
+        let permit = match nat.frames.try_reserve() {
+            Ok(p) => p,
+            Err(_) => return self.drop_frame(io, DropReason::GatewayBusy),
+        };
+        let mut data = self
+            .pool
+            .lock()
+            .expect("pool lock poisoned")
+            .pop()
+            .unwrap_or_default();
+        data.clear();
+        data.extend_from_slice(raw);
+        permit.send(GatewayFrame {
+            port: ingress,
+            data,
+        });
+    }
+
+    fn port_io(&self, port: PortId) -> Option<Arc<PortIo>> {
+        self.ports.load().get(&port).cloned()
+    }
+}
+
+impl nat::Egress for DomainShared {
+    fn neighbor(&self, ip: Ipv4Addr) -> Option<Neighbor> {
+        self.neighbors.load().get(&ip).copied()
+    }
+
+    fn send(&self, buf: &mut [u8], gso_mss: Option<u16>) {
+        let Some(packet) = buf.get(HEADROOM..) else {
+            return self.counters.count_drop(DropReason::Runt);
+        };
+        let Some(dst) = packet.get(16..20) else {
+            return self.counters.count_drop(DropReason::MalformedIpv4);
+        };
+        let dst = Ipv4Addr::new(dst[0], dst[1], dst[2], dst[3]);
+        let Some(n) = self.neighbor(dst) else {
+            return self.counters.count_drop(DropReason::NatNoNeighbor);
+        };
+        let header = match gso_mss {
+            // A TCP super-frame: the receiving kernel segments it (and completes the checksum,
+            // whose field holds the pseudo-header sum), the TSO the TAP was opened with.
+            Some(mss) if packet.len() > usize::from(self.mtu) && packet.len() >= 40 => {
+                let ihl = usize::from(packet[0] & 0x0f) * 4;
+                let thl = packet.get(ihl + 12).map_or(20, |b| usize::from(b >> 4) * 4);
+                VnetHeader {
+                    flags: VIRTIO_NET_HDR_F_NEEDS_CSUM,
+                    gso_type: VIRTIO_NET_HDR_GSO_TCPV4,
+                    hdr_len: (14 + ihl + thl) as u16,
+                    gso_size: mss,
+                    csum_start: (14 + ihl) as u16,
+                    csum_offset: 16,
+                }
+            }
+            _ => VnetHeader::NONE,
+        };
+        buf[..VNET_HDR_LEN].copy_from_slice(&header.to_bytes());
+        buf[VNET_HDR_LEN..VNET_HDR_LEN + 6].copy_from_slice(&n.mac.0);
+        buf[VNET_HDR_LEN + 6..VNET_HDR_LEN + 12].copy_from_slice(&self.gateway.mac.0);
+        buf[VNET_HDR_LEN + 12..HEADROOM].copy_from_slice(&[0x08, 0x00]);
+        match self.port_io(n.port) {
+            Some(io) => DomainShared::send(self, &io, buf),
+            None => self.counters.count_drop(DropReason::NatNoNeighbor),
+        }
+    }
+
+    fn drop_frame(&self, port: Option<PortId>, reason: DropReason) {
+        match port.and_then(|p| self.port_io(p)) {
+            Some(io) => DomainShared::drop_frame(self, &io, reason),
+            None => self.counters.count_drop(reason),
+        }
+    }
+
+    fn recycle(&self, buf: Vec<u8>) {
+        let mut pool = self.pool.lock().expect("pool lock poisoned");
+        if pool.len() < GATEWAY_POOL {
+            pool.push(buf);
         }
     }
 }
@@ -200,11 +316,12 @@ async fn port_task(
     }
 }
 
-/// A domain's live data path: its shared state and its port tasks.
+/// A domain's live data path: its shared state, its port tasks and its gateway task.
 #[derive(Debug)]
 struct DomainPath {
     shared: Arc<DomainShared>,
     tasks: HashMap<PortId, CancellationToken>,
+    gateway: CancellationToken,
 }
 
 /// Every domain's data path; owned by the switch task.
@@ -216,6 +333,10 @@ pub(crate) struct DataPath {
     counters: Arc<Counters>,
     epoch: Instant,
     cancel: CancellationToken,
+    /// Every domain's subnet, for the gateways' isolation rule.
+    subnets: Subnets,
+    publications: HashMap<PublishId, DomainId>,
+    next_publication: u64,
 }
 
 impl DataPath {
@@ -227,7 +348,19 @@ impl DataPath {
             counters,
             epoch: Instant::now(),
             cancel,
+            subnets: Subnets::default(),
+            publications: HashMap::new(),
+            next_publication: 0,
         }
+    }
+
+    fn publish_subnets(&self) {
+        let subnets = self
+            .domains
+            .values()
+            .map(|d| (d.shared.subnet, d.shared.prefix))
+            .collect();
+        self.subnets.store(Arc::new(subnets));
     }
 
     fn port_id(&mut self) -> PortId {
@@ -259,24 +392,89 @@ impl DataPath {
             counters: self.counters.clone(),
             epoch: self.epoch,
             last_expire_ms: AtomicU64::new(0),
+            neighbors: ArcSwap::from_pointee(HashMap::new()),
+            nat: OnceLock::new(),
+            pool: Mutex::new(Vec::new()),
+            mtu: config.mtu,
+            subnet: config.subnet,
+            prefix: config.prefix,
         });
+        let gateway = self.cancel.child_token();
+        let nat_config = NatConfig {
+            gateway: gw,
+            subnet: config.subnet,
+            prefix: config.prefix,
+            mtu: config.mtu,
+            internal: config.internal,
+            host_loopback: config.host_loopback,
+            dns: config.dns,
+            subnets: self.subnets.clone(),
+            timeouts: nat::Timeouts::default(),
+            limits: nat::Limits::default(),
+        };
+        let tx = nat::spawn(nat_config, shared.clone(), gateway.clone());
+        let _ = shared.nat.set(tx);
         self.domains.insert(
             id,
             DomainPath {
                 shared,
                 tasks: HashMap::new(),
+                gateway,
             },
         );
+        self.publish_subnets();
         Ok(())
+    }
+
+    /// Hands published sockets to a domain's gateway task.
+    pub(crate) async fn publish(
+        &mut self,
+        domain: DomainId,
+        target: SocketAddrV4,
+        listeners: Vec<Listener>,
+    ) -> Result<PublishId, PortError> {
+        let d = self.domains.get(&domain).ok_or(PortError::UnknownDomain)?;
+        let tx = d.shared.nat.get().ok_or(PortError::UnknownDomain)?.clone();
+        self.next_publication += 1;
+        let id = PublishId(self.next_publication);
+        tx.commands
+            .send(NatCommand::Publish {
+                id,
+                target,
+                listeners,
+            })
+            .await
+            .map_err(|_| PortError::UnknownDomain)?;
+        self.publications.insert(id, domain);
+        Ok(id)
+    }
+
+    /// Stops a publication; unknown ids (their domain is gone) are not an error.
+    pub(crate) async fn unpublish(&mut self, id: PublishId) {
+        let Some(domain) = self.publications.remove(&id) else {
+            return;
+        };
+        if let Some(tx) = self.domains.get(&domain).and_then(|d| d.shared.nat.get()) {
+            let _ = tx.commands.send(NatCommand::Unpublish { id }).await;
+        }
+    }
+
+    /// A domain's translation gauges.
+    pub(crate) fn nat_stats(&self, domain: DomainId) -> Option<NatStats> {
+        let d = self.domains.get(&domain)?;
+        Some(d.shared.nat.get()?.gauges.snapshot())
     }
 
     /// Stops every port of a removed domain.
     pub(crate) fn remove_domain(&mut self, id: DomainId) {
         if let Some(d) = self.domains.remove(&id) {
+            d.gateway.cancel();
             for (port, token) in d.tasks {
                 token.cancel();
                 self.port_domain.remove(&port);
             }
+            self.publications.retain(|_, domain| *domain != id);
+            self.publish_subnets();
         }
     }
 
@@ -302,6 +500,13 @@ impl DataPath {
             tap,
             counters: PortCounters::default(),
         });
+        if let PortPolicy::Endpoint { mac, ipv4 } = policy {
+            d.shared.neighbors.rcu(|map| {
+                let mut map = HashMap::clone(map);
+                map.insert(ipv4, Neighbor { mac, port });
+                map
+            });
+        }
         d.shared.ports.rcu(|map| {
             let mut map = PortMap::clone(map);
             map.insert(port, io.clone());
@@ -333,6 +538,11 @@ impl DataPath {
             .lock()
             .expect("bridge lock poisoned")
             .remove_port(port);
+        d.shared.neighbors.rcu(|map| {
+            let mut map = HashMap::clone(map);
+            map.retain(|_, n| n.port != port);
+            map
+        });
         let mut removed = None;
         d.shared.ports.rcu(|map| {
             let mut map = PortMap::clone(map);

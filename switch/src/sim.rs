@@ -116,6 +116,8 @@ fn domain_config(d: usize) -> DomainConfig {
         gateway: Ipv4Addr::new(172, 18 + d as u8, 0, 1),
         mtu: 1500,
         internal: false,
+        host_loopback: false,
+        dns: None,
     }
 }
 

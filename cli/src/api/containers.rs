@@ -11,9 +11,10 @@ use crate::daemon::containers::{CreateContainer, parse_ip};
 use crate::daemon::engine::EngineError;
 use crate::format::container::StateInfo;
 use crate::model::{
-    ContainerConfig, ContainerRecord, EndpointRecord, EndpointSettings, NetworkMode, NetworkRecord,
-    Status, rfc3339_nano,
+    ContainerConfig, ContainerPort, ContainerRecord, EndpointRecord, EndpointSettings, NetworkMode,
+    NetworkRecord, PortMapping, Status, rfc3339_nano,
 };
+use crate::ports::{parse_binding, parse_port_key};
 
 /// `EndpointsConfig` entries of a create body.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -58,9 +59,21 @@ pub struct HostConfigBody {
     /// `--add-host`.
     #[serde(rename = "ExtraHosts")]
     pub extra_hosts: Option<Vec<String>>,
-    /// `-p` (kept to refuse it with `container:` mode; publishing comes with the gateway).
+    /// `-p`: container port (`80/tcp`) → host bindings.
     #[serde(rename = "PortBindings")]
-    pub port_bindings: Option<BTreeMap<String, Value>>,
+    pub port_bindings: Option<BTreeMap<String, Option<Vec<PortBindingBody>>>>,
+}
+
+/// One `PortBindings` entry (Docker's `nat.PortBinding`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct PortBindingBody {
+    /// The host address (empty: `0.0.0.0` and `::`).
+    #[serde(rename = "HostIp")]
+    pub host_ip: Option<String>,
+    /// The host port or range (empty: any free port).
+    #[serde(rename = "HostPort")]
+    pub host_port: Option<String>,
 }
 
 /// `NetworkingConfig` of a create body.
@@ -88,6 +101,9 @@ pub struct ContainerCreateBody {
     /// `-i`.
     #[serde(rename = "OpenStdin")]
     pub open_stdin: bool,
+    /// The exposed container ports (`{"80/tcp": {}}`); the docker CLI adds every `-p` port.
+    #[serde(rename = "ExposedPorts")]
+    pub exposed_ports: Option<BTreeMap<String, Value>>,
     /// Deprecated container-wide `--mac-address`.
     #[serde(rename = "MacAddress")]
     pub mac_address: String,
@@ -131,6 +147,10 @@ impl ContainerCreateBody {
             .port_bindings
             .as_ref()
             .is_some_and(|p| !p.is_empty());
+        let (exposed_ports, port_bindings) = parse_ports(
+            self.exposed_ports.as_ref(),
+            self.host_config.port_bindings.as_ref(),
+        )?;
         Ok(CreateContainer {
             name,
             network,
@@ -149,10 +169,42 @@ impl ContainerCreateBody {
                 extra_hosts: self.host_config.extra_hosts.unwrap_or_default(),
                 tty: self.tty,
                 open_stdin: self.open_stdin,
+                exposed_ports,
+                port_bindings,
             },
             publishes,
         })
     }
+}
+
+/// `Config.ExposedPorts` and `HostConfig.PortBindings`, parsed once: exposed ports sorted as
+/// Docker's map keys, bindings per container port in the order given.
+type ParsedPorts = (Vec<ContainerPort>, Vec<PortMapping>);
+
+fn parse_ports(
+    exposed: Option<&BTreeMap<String, Value>>,
+    bindings: Option<&BTreeMap<String, Option<Vec<PortBindingBody>>>>,
+) -> Result<ParsedPorts, EngineError> {
+    let mut ports = Vec::new();
+    for key in exposed.into_iter().flat_map(BTreeMap::keys) {
+        ports.push(parse_port_key(key)?);
+    }
+    ports.sort();
+    ports.dedup();
+    let mut mappings = Vec::new();
+    for (key, list) in bindings.into_iter().flatten() {
+        let port = parse_port_key(key)?;
+        for b in list.iter().flatten() {
+            mappings.push(parse_binding(
+                port,
+                b.host_ip.as_deref().unwrap_or_default(),
+                b.host_port.as_deref().unwrap_or_default(),
+            )?);
+        }
+    }
+    // Stable: the order given per port is kept.
+    mappings.sort_by_key(|m| m.container);
+    Ok((ports, mappings))
 }
 
 /// Docker's `NetworkMode` string of a container.
@@ -259,6 +311,81 @@ fn networks_json(
     out
 }
 
+/// `NetworkSettings.Ports` (Docker's `nat.PortMap`): while the container runs on a network
+/// that publishes, every exposed port with its host bindings (`null` when it is not
+/// published); otherwise `{}`.
+fn ports_json(c: &ContainerRecord) -> serde_json::Map<String, Value> {
+    let mut out = serde_json::Map::new();
+    let Some(m) = c.managed().filter(|m| m.state.status == Status::Running) else {
+        return out;
+    };
+    let Some(p) = &m.state.publication else {
+        return out;
+    };
+    for port in &m.config.exposed_ports {
+        let bound: Vec<Value> = p
+            .ports
+            .iter()
+            .filter(|b| b.container == *port)
+            .map(|b| json!({"HostIp": b.host_ip.to_string(), "HostPort": b.host_port.to_string()}))
+            .collect();
+        let v = if bound.is_empty() {
+            Value::Null
+        } else {
+            Value::Array(bound)
+        };
+        out.insert(port.key(), v);
+    }
+    out
+}
+
+/// The `Ports` of a `GET /containers/json` entry (Docker's `container.Port`s), from
+/// `NetworkSettings.Ports`.
+fn ports_summary(c: &ContainerRecord) -> Vec<Value> {
+    let Some(m) = c.managed() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let bound = m.state.publication.as_ref().map(|p| &p.ports[..]);
+    if m.state.status != Status::Running || bound.is_none() {
+        return out;
+    }
+    for port in &m.config.exposed_ports {
+        let mine: Vec<_> = bound
+            .into_iter()
+            .flatten()
+            .filter(|b| b.container == *port)
+            .collect();
+        if mine.is_empty() {
+            out.push(json!({"PrivatePort": port.port, "Type": port.proto.as_str()}));
+        }
+        for b in mine {
+            out.push(json!({
+                "IP": b.host_ip.to_string(),
+                "PrivatePort": port.port,
+                "PublicPort": b.host_port,
+                "Type": port.proto.as_str(),
+            }));
+        }
+    }
+    out
+}
+
+/// `HostConfig.PortBindings` as given (`{"80/tcp":[{"HostIp":"","HostPort":"8080"}]}`).
+fn port_bindings_json(config: &ContainerConfig) -> Value {
+    let mut out = serde_json::Map::new();
+    for m in &config.port_bindings {
+        let entry = out.entry(m.container.key()).or_insert_with(|| json!([]));
+        if let Value::Array(list) = entry {
+            list.push(json!({
+                "HostIp": m.host_ip.map(|i| i.to_string()).unwrap_or_default(),
+                "HostPort": m.host_port.map(|p| p.to_string()).unwrap_or_default(),
+            }));
+        }
+    }
+    Value::Object(out)
+}
+
 /// One entry of `GET /containers/json`.
 pub fn summary(
     c: &ContainerRecord,
@@ -280,7 +407,7 @@ pub fn summary(
         "ImageID": "",
         "Command": cmd,
         "Created": c.created.timestamp(),
-        "Ports": [],
+        "Ports": ports_summary(c),
         "Labels": {},
         "State": state,
         "Status": status_text(c),
@@ -321,13 +448,26 @@ pub fn inspect(
                     "StartedAt": t(&st.started_at),
                     "FinishedAt": t(&st.finished_at),
                 }),
-                json!({
-                    "Hostname": c.hostname(),
-                    "Domainname": "",
-                    "User": "",
-                    "AttachStdin": m.config.open_stdin,
-                    "AttachStdout": true,
-                    "AttachStderr": true,
+                {
+                    let mut config = json!({
+                        "Hostname": c.hostname(),
+                        "Domainname": "",
+                        "User": "",
+                        "AttachStdin": m.config.open_stdin,
+                        "AttachStdout": true,
+                        "AttachStderr": true,
+                    });
+                    // `omitempty`: absent when nothing is exposed.
+                    if !m.config.exposed_ports.is_empty() {
+                        let exposed: serde_json::Map<String, Value> = m
+                            .config
+                            .exposed_ports
+                            .iter()
+                            .map(|p| (p.key(), json!({})))
+                            .collect();
+                        config["ExposedPorts"] = Value::Object(exposed);
+                    }
+                    let rest = json!({
                     "Tty": m.config.tty,
                     "OpenStdin": m.config.open_stdin,
                     "StdinOnce": false,
@@ -338,10 +478,15 @@ pub fn inspect(
                     "WorkingDir": "",
                     "Entrypoint": null,
                     "Labels": {},
-                }),
+                    });
+                    if let (Value::Object(head), Value::Object(tail)) = (&mut config, rest) {
+                        head.extend(tail);
+                    }
+                    config
+                },
                 json!({
                     "NetworkMode": mode_name(&m.mode, networks),
-                    "PortBindings": {},
+                    "PortBindings": port_bindings_json(&m.config),
                     "Dns": m.config.dns,
                     "DnsOptions": m.config.dns_options,
                     "DnsSearch": m.config.dns_search,
@@ -387,7 +532,7 @@ pub fn inspect(
         "NetworkSettings": {
             "SandboxID": "",
             "SandboxKey": c.netns().map(|p| p.display().to_string()).unwrap_or_default(),
-            "Ports": {},
+            "Ports": ports_json(c),
             "Gateway": top("Gateway"),
             "IPAddress": top("IPAddress"),
             "IPPrefixLen": if on_default_bridge { first["IPPrefixLen"].clone() } else { json!(0) },
@@ -395,4 +540,99 @@ pub fn inspect(
             "Networks": nets,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{
+        BoundPort, ContainerName, Managed, ObjectId, Proto, Publication, RunState, SandboxKind,
+    };
+
+    fn body(json: &str) -> ContainerCreateBody {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn tcp(port: u16) -> ContainerPort {
+        ContainerPort {
+            port,
+            proto: Proto::Tcp,
+        }
+    }
+
+    #[test]
+    fn ports_are_parsed_once_at_the_edge() {
+        let req = body(
+            r#"{"Cmd":["true"],"ExposedPorts":{"8080/tcp":{},"80/tcp":{},"53/udp":{}},
+                "HostConfig":{"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"8081"},{"HostIp":"::1","HostPort":""}],"53/udp":null}}}"#,
+        )
+        .into_request(String::new())
+        .unwrap();
+        let keys: Vec<String> = req.config.exposed_ports.iter().map(|p| p.key()).collect();
+        assert_eq!(keys, ["53/udp", "80/tcp", "8080/tcp"]);
+        assert_eq!(req.config.port_bindings.len(), 2);
+        assert_eq!(
+            port_bindings_json(&req.config),
+            json!({"80/tcp":[{"HostIp":"","HostPort":"8081"},{"HostIp":"::1","HostPort":""}]})
+        );
+        assert!(req.publishes);
+    }
+
+    #[test]
+    fn bad_ports_are_refused_with_dockers_text() {
+        let e = body(r#"{"Cmd":["true"],"HostConfig":{"PortBindings":{"80-81/tcp":[]}}}"#)
+            .into_request(String::new())
+            .unwrap_err();
+        assert_eq!(e.to_string(), "invalid port specification: \"80-81\"");
+        let e =
+            body(r#"{"Cmd":["true"],"HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"x"}]}}}"#)
+                .into_request(String::new())
+                .unwrap_err();
+        assert_eq!(e.to_string(), "invalid port specification: \"x\"");
+    }
+
+    #[test]
+    fn running_containers_show_their_ports_like_docker() {
+        let mut config = ContainerConfig {
+            cmd: vec!["true".into()],
+            exposed_ports: vec![tcp(80), tcp(90)],
+            ..ContainerConfig::default()
+        };
+        config.exposed_ports.sort();
+        let bound = |ip: &str| BoundPort {
+            container: tcp(80),
+            host_ip: ip.parse().unwrap(),
+            host_port: 8081,
+        };
+        let mut c = ContainerRecord {
+            id: ObjectId::random(),
+            name: "c1".parse::<ContainerName>().unwrap(),
+            created: crate::daemon::engine::now(),
+            kind: SandboxKind::Managed(Box::new(Managed {
+                mode: NetworkMode::Bridge(ObjectId::random()),
+                config,
+                state: RunState {
+                    status: Status::Running,
+                    publication: Some(Publication {
+                        network: ObjectId::random(),
+                        ports: vec![bound("0.0.0.0"), bound("::")],
+                    }),
+                    ..RunState::default()
+                },
+            })),
+        };
+        assert_eq!(
+            Value::Object(ports_json(&c)),
+            json!({"80/tcp":[{"HostIp":"0.0.0.0","HostPort":"8081"},{"HostIp":"::","HostPort":"8081"}],"90/tcp":null})
+        );
+        assert_eq!(
+            serde_json::to_string(&ports_summary(&c)).unwrap(),
+            r#"[{"IP":"0.0.0.0","PrivatePort":80,"PublicPort":8081,"Type":"tcp"},{"IP":"::","PrivatePort":80,"PublicPort":8081,"Type":"tcp"},{"PrivatePort":90,"Type":"tcp"}]"#
+        );
+        if let SandboxKind::Managed(m) = &mut c.kind {
+            m.state.status = Status::Exited;
+        }
+        assert_eq!(Value::Object(ports_json(&c)), json!({}));
+        assert!(ports_summary(&c).is_empty());
+    }
 }

@@ -108,6 +108,10 @@ impl From<crate::daemon::runtime::RuntimeError> for ApiError {
                 status: StatusCode::CONFLICT,
                 message: format!("container {id} is not running"),
             },
+            // Docker: `errdefs.System`, wrapped in `errSetupNetworking` by the start.
+            e @ R::Ports { .. } => {
+                ApiError::internal(format!("failed to set up container networking: {e}"))
+            }
         }
     }
 }
@@ -124,6 +128,9 @@ impl From<EngineError> for ApiError {
         let status = match &e {
             EngineError::NetworkNotFound(_) | EngineError::ContainerNotFound(_) => {
                 StatusCode::NOT_FOUND
+            }
+            EngineError::RenameTo(inner) if matches!(**inner, EngineError::NameInUse { .. }) => {
+                StatusCode::CONFLICT
             }
             EngineError::NetworkExists(_)
             | EngineError::NameInUse { .. }

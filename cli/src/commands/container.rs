@@ -47,9 +47,13 @@ pub struct CreateFlags {
     /// Add a custom host-to-IP mapping (host:ip).
     #[arg(long = "add-host", value_name = "list")]
     add_host: Vec<String>,
-    /// Publish a container's port(s) to the host.
+    /// Publish a container's port(s) to the host: [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTO],
+    /// ranges (8000-8010:80-90), IPv6 host addresses in brackets ([::1]:8080:80).
     #[arg(short = 'p', long = "publish", value_name = "list")]
     publish: Vec<String>,
+    /// Expose a port or a range of ports (shown by inspect, published only with -p).
+    #[arg(long, value_name = "list")]
+    expose: Vec<String>,
     /// Keep STDIN open even if not attached.
     #[arg(short = 'i', long)]
     interactive: bool,
@@ -138,6 +142,46 @@ pub struct InspectCmd {
     args: Vec<String>,
 }
 
+/// `netloom port CONTAINER [PRIVATE_PORT[/PROTO]]`.
+#[derive(Debug, Args)]
+pub struct PortCmd {
+    /// CONTAINER [PRIVATE_PORT[/PROTO]].
+    #[arg(value_name = "CONTAINER [PRIVATE_PORT[/PROTO]]")]
+    args: Vec<String>,
+}
+
+impl PortCmd {
+    /// Prints a container's published ports like `docker port` (from its inspect data).
+    pub async fn run(self, client: &Client) -> anyhow::Result<()> {
+        if self.args.is_empty() || self.args.len() > 2 {
+            let path = "netloom port";
+            return Err(StatusError {
+                code: 1,
+                message: format!(
+                    "netloom: '{path}' requires at least 1 and at most 2 arguments\n\nUsage:  {}\n\nRun '{path} --help' for more information",
+                    super::usage_line(path)
+                ),
+            }
+            .into());
+        }
+        let name = &self.args[0];
+        let info: Value = client
+            .get(&format!("/containers/{}/json", escape(name)))
+            .await?;
+        let out = crate::format::container::container_port(
+            &info,
+            name,
+            self.args.get(1).map(String::as_str),
+        )
+        .map_err(|e| StatusError {
+            code: 1,
+            message: e.to_string(),
+        })?;
+        print!("{out}");
+        Ok(())
+    }
+}
+
 /// `netloom exec CONTAINER COMMAND...`.
 #[derive(Debug, Args)]
 pub struct ExecCmd {
@@ -156,32 +200,41 @@ pub struct ExecCmd {
     args: Vec<String>,
 }
 
-/// `-p [ip:][hostPort:]containerPort[/proto]` → Docker's `PortBindings` entries.
-fn port_bindings(publish: &[String]) -> Result<BTreeMap<String, Value>, String> {
-    let mut out: BTreeMap<String, Value> = BTreeMap::new();
+/// A JSON object with sorted keys (Go's map encoding).
+type JsonMap = BTreeMap<String, Value>;
+
+/// `-p` values → Docker's `Config.ExposedPorts` and `HostConfig.PortBindings`, exactly as
+/// the docker CLI builds them (`nat.ParsePortSpecs`): every published port is exposed, and each
+/// container port lists its bindings in the order given.
+fn port_bindings(publish: &[String]) -> Result<(JsonMap, JsonMap), crate::ports::SpecError> {
+    let mut exposed: BTreeMap<String, Value> = BTreeMap::new();
+    let mut bindings: BTreeMap<String, Value> = BTreeMap::new();
     for p in publish {
-        let (spec, proto) = p.rsplit_once('/').unwrap_or((p, "tcp"));
-        let parts: Vec<&str> = spec.rsplitn(3, ':').collect();
-        let (container, host_port, host_ip) = match parts.as_slice() {
-            [c] => (*c, "", ""),
-            [c, h] => (*c, *h, ""),
-            [c, h, ip] => (*c, *h, *ip),
-            _ => return Err(format!("invalid publish spec: {p}")),
-        };
-        if container.is_empty() || !container.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
-            return Err(format!("invalid containerPort: {container}"));
-        }
-        let key = format!("{container}/{proto}");
-        let entry = json!({"HostIp": host_ip, "HostPort": host_port});
-        match out.entry(key).or_insert_with(|| json!([])) {
-            Value::Array(a) => a.push(entry),
-            _ => unreachable!("entries are arrays"),
+        for (port, proto, b) in crate::ports::parse_publish(p)? {
+            let key = format!("{port}/{proto}");
+            exposed.insert(key.clone(), json!({}));
+            let entry = json!({
+                "HostIp": b.host_ip.map(|i| i.to_string()).unwrap_or_default(),
+                "HostPort": b.host_port.map(|r| r.to_string()).unwrap_or_default(),
+            });
+            if let Value::Array(list) = bindings.entry(key).or_insert_with(|| json!([])) {
+                list.push(entry);
+            }
         }
     }
-    Ok(out)
+    Ok((exposed, bindings))
 }
 
-fn create_body(f: &CreateFlags) -> Result<Value, String> {
+fn create_body(f: &CreateFlags, command: &str) -> Result<Value, String> {
+    let hint = |e: &dyn std::fmt::Display| {
+        format!("netloom: {e}\n\nRun 'netloom {command} --help' for more information")
+    };
+    let (mut exposed, bindings) = port_bindings(&f.publish).map_err(|e| hint(&e))?;
+    for e in &f.expose {
+        for (port, proto) in crate::ports::parse_expose(e).map_err(|e| hint(&e))? {
+            exposed.insert(format!("{port}/{proto}"), json!({}));
+        }
+    }
     let mut endpoint = serde_json::Map::new();
     if !f.ip.is_empty() {
         endpoint.insert("IPAMConfig".into(), json!({"IPv4Address": f.ip}));
@@ -206,6 +259,7 @@ fn create_body(f: &CreateFlags) -> Result<Value, String> {
         "Cmd": f.cmd,
         "Tty": f.tty,
         "OpenStdin": f.interactive,
+        "ExposedPorts": exposed,
         "Image": "",
         "HostConfig": {
             "NetworkMode": network,
@@ -213,14 +267,15 @@ fn create_body(f: &CreateFlags) -> Result<Value, String> {
             "DnsSearch": f.dns_search,
             "DnsOptions": f.dns_option,
             "ExtraHosts": f.add_host,
-            "PortBindings": port_bindings(&f.publish)?,
+            "PortBindings": bindings,
         },
         "NetworkingConfig": { "EndpointsConfig": endpoints },
     }))
 }
 
-/// Creates the container; answers its id. Docker prints the create warnings on stderr.
-async fn create(client: &Client, f: &CreateFlags) -> anyhow::Result<String> {
+/// Creates the container; answers its id. Docker prints the create warnings (from the
+/// daemon) on stderr. `command` is `run` or `create`, for the help hint of a bad flag value.
+async fn create(client: &Client, f: &CreateFlags, command: &str) -> anyhow::Result<String> {
     if f.cmd.is_empty() {
         return Err(StatusError {
             code: 125,
@@ -228,11 +283,7 @@ async fn create(client: &Client, f: &CreateFlags) -> anyhow::Result<String> {
         }
         .into());
     }
-    let body = create_body(f).map_err(|message| StatusError { code: 125, message })?;
-    let host_mode = f.network == "host";
-    if host_mode && !f.publish.is_empty() {
-        eprintln!("WARNING: Published ports are discarded when using host network mode");
-    }
+    let body = create_body(f, command).map_err(|message| StatusError { code: 125, message })?;
     let path = if f.name.is_empty() {
         "/containers/create".to_owned()
     } else {
@@ -318,7 +369,7 @@ impl RunCmd {
         if self.flags.tty && !self.detach {
             return self.run_attached(client).await;
         }
-        let id = create(client, &self.flags)
+        let id = create(client, &self.flags, "run")
             .await
             .map_err(daemon_error_125)?;
         client
@@ -367,7 +418,7 @@ impl RunCmd {
     /// terminal in raw mode) until the container exits, and exits with its code. Ctrl-P Ctrl-Q
     /// detaches: exit 0, the container runs on.
     async fn run_attached(self, client: &Client) -> anyhow::Result<()> {
-        let id = create(client, &self.flags)
+        let id = create(client, &self.flags, "run")
             .await
             .map_err(daemon_error_125)?;
         let stream = client
@@ -400,7 +451,7 @@ impl RunCmd {
 impl CreateCmd {
     /// Creates a container and prints its id.
     pub async fn run(self, client: &Client) -> anyhow::Result<()> {
-        let id = create(client, &self.flags)
+        let id = create(client, &self.flags, "create")
             .await
             .map_err(daemon_error_125)?;
         println!("{id}");
@@ -521,19 +572,36 @@ impl PsCmd {
     }
 }
 
+/// The docker CLI runs an inspect template on the decoded Go struct first, where a field the
+/// daemon left out (`omitempty`) is a nil value, not a missing key: `{{json
+/// .Config.ExposedPorts}}` prints `null` for a container that exposes nothing. The raw JSON
+/// netloom templates run on gets those fields as `null`.
+fn typed_defaults(v: &mut Value) {
+    if let Some(config) = v.get_mut("Config").and_then(Value::as_object_mut) {
+        config.entry("ExposedPorts").or_insert(Value::Null);
+    }
+}
+
 impl InspectCmd {
     /// Prints containers' JSON like `docker inspect`.
     pub async fn run(self, client: &Client) -> anyhow::Result<()> {
         check_args("netloom inspect", &self.args, 1, None)?;
         let mut inspector = crate::format::Inspector::new_raw(self.format.as_deref())
             .map_err(super::format_error)?;
+        let templated = !matches!(self.format.as_deref(), None | Some("" | "json"));
         for name in &self.args {
             match client
                 .get_raw(&format!("/containers/{}/json", escape(name)))
                 .await
             {
-                Ok(raw) => inspector
-                    .add(&serde_json::from_slice::<Value>(&raw).context("decoding the container")?),
+                Ok(raw) => {
+                    let mut v =
+                        serde_json::from_slice::<Value>(&raw).context("decoding the container")?;
+                    if templated {
+                        typed_defaults(&mut v);
+                    }
+                    inspector.add(&v)
+                }
                 Err(ClientError::Daemon { message, .. })
                     if message.starts_with("No such container") =>
                 {
@@ -578,11 +646,13 @@ mod tests {
 
     #[test]
     fn publish_specs() {
-        let b = port_bindings(&[
+        let (exposed, b) = port_bindings(&[
             "8081:80".into(),
             "127.0.0.1:8082:80".into(),
             "80".into(),
             "5353:5353/udp".into(),
+            "[::1]:9000-9001:90-91".into(),
+            "7000-7010:70".into(),
         ])
         .unwrap();
         assert_eq!(
@@ -590,7 +660,16 @@ mod tests {
             json!([{"HostIp":"","HostPort":"8081"},{"HostIp":"127.0.0.1","HostPort":"8082"},{"HostIp":"","HostPort":""}])
         );
         assert_eq!(b["5353/udp"], json!([{"HostIp":"","HostPort":"5353"}]));
-        assert!(port_bindings(&["x:y".into()]).is_err());
+        assert_eq!(b["91/tcp"], json!([{"HostIp":"::1","HostPort":"9001"}]));
+        assert_eq!(b["70/tcp"], json!([{"HostIp":"","HostPort":"7000-7010"}]));
+        assert_eq!(
+            exposed.keys().collect::<Vec<_>>(),
+            ["5353/udp", "70/tcp", "80/tcp", "90/tcp", "91/tcp"]
+        );
+        assert_eq!(
+            port_bindings(&["x:y".into()]).unwrap_err().to_string(),
+            "invalid containerPort: y"
+        );
     }
 
     #[test]

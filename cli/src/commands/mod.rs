@@ -6,7 +6,9 @@
 pub mod attach;
 pub mod container;
 pub mod daemon;
+pub mod demo;
 pub mod network;
+pub mod rename;
 pub mod system;
 
 use std::fmt;
@@ -86,6 +88,15 @@ pub enum Command {
     Inspect(container::InspectCmd),
     /// Execute a command in a running container.
     Exec(container::ExecCmd),
+    /// List port mappings or a specific mapping for the container.
+    Port(container::PortCmd),
+    /// Rename a container.
+    Rename(rename::RenameCmd),
+    /// Replay the Docker networking tutorial against a private daemon (needs root).
+    Demo(demo::DemoCmd),
+    /// Internal: the demo container's tiny web server.
+    #[command(name = "_http", hide = true)]
+    Http(demo::HttpCmd),
     /// Internal: the per-container process that enters the namespaces and runs the command.
     #[command(name = "_shim", hide = true)]
     Shim(crate::shim::ShimArgs),
@@ -158,10 +169,12 @@ pub(crate) fn usage_line(path: &str) -> &'static str {
         "netloom stop" => "netloom stop [OPTIONS] CONTAINER [CONTAINER...]",
         "netloom restart" => "netloom restart [OPTIONS] CONTAINER [CONTAINER...]",
         "netloom rm" => "netloom rm [OPTIONS] CONTAINER [CONTAINER...]",
+        "netloom rename" => "netloom rename CONTAINER NEW_NAME",
         "netloom logs" => "netloom logs [OPTIONS] CONTAINER",
         "netloom ps" => "netloom ps [OPTIONS]",
         "netloom inspect" => "netloom inspect [OPTIONS] CONTAINER [CONTAINER...]",
         "netloom exec" => "netloom exec [OPTIONS] CONTAINER COMMAND [ARG...]",
+        "netloom port" => "netloom port CONTAINER [PRIVATE_PORT[/PROTO]]",
         _ => "netloom [OPTIONS] COMMAND",
     }
 }
@@ -225,7 +238,7 @@ fn command_path(argv: &[String]) -> String {
                 }
             }
             "daemon" | "version" | "info" | "attach" | "detach" | "stats" | "run" | "create"
-            | "start" | "stop" | "restart" | "rm" | "logs" | "ps" | "inspect" | "exec" => {
+            | "start" | "stop" | "restart" | "rm" | "logs" | "ps" | "inspect" | "exec" | "port" => {
                 path.push(first)
             }
             _ => {}
@@ -328,6 +341,10 @@ impl Cli {
             Command::Ps(cmd) => cmd.run(&Client::new(&socket)).await,
             Command::Inspect(cmd) => cmd.run(&Client::new(&socket)).await,
             Command::Exec(cmd) => cmd.run(&Client::new(&socket)).await,
+            Command::Port(cmd) => cmd.run(&Client::new(&socket)).await,
+            Command::Rename(cmd) => cmd.run(&Client::new(&socket)).await,
+            Command::Demo(cmd) => tokio::task::spawn_blocking(move || cmd.run()).await?,
+            Command::Http(cmd) => tokio::task::spawn_blocking(move || cmd.run()).await?,
             Command::Shim(_) | Command::ExecIn(_) => {
                 unreachable!("main() runs _shim and _exec before starting the runtime")
             }

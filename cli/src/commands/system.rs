@@ -17,15 +17,30 @@ pub struct VersionCmd {
 /// `netloom stats`.
 #[derive(Debug, Args)]
 pub struct StatsCmd {
+    /// `json`: print the daemon's counters as one JSON object (`GET /netloom/stats`).
+    #[arg(long, value_name = "string")]
+    format: Option<String>,
     /// No positional arguments.
     #[arg(hide = true)]
     args: Vec<String>,
 }
 
 impl StatsCmd {
-    /// Prints the switch's drop and refusal counters, one `reason count` per line.
+    /// Prints the switch's drop and refusal counters, one `reason count` per line, then each
+    /// network's gateway flows.
     pub async fn run(self, client: &Client) -> anyhow::Result<()> {
         check_args("netloom stats", &self.args, 0, Some(0))?;
+        match self.format.as_deref() {
+            None | Some("") => {}
+            Some("json") => {
+                let s: serde_json::Value = client.get("/netloom/stats").await?;
+                println!("{s}");
+                return Ok(());
+            }
+            Some(other) => anyhow::bail!(
+                "unknown --format {other:?} for netloom stats: use --format json or leave it out"
+            ),
+        }
         let s: serde_json::Value = client.get("/netloom/stats").await?;
         for (group, title) in [
             ("Drops", "frames dropped"),
@@ -36,6 +51,15 @@ impl StatsCmd {
                 for (reason, n) in map {
                     println!("  {reason:<24} {n}");
                 }
+            }
+        }
+        println!("gateway flows:");
+        if let Some(map) = s["Nat"].as_object() {
+            for (network, g) in map {
+                println!(
+                    "  {network:<24} tcp {} udp {} icmp {} published {}",
+                    g["TcpFlows"], g["UdpFlows"], g["IcmpFlows"], g["Published"]
+                );
             }
         }
         Ok(())

@@ -9,8 +9,8 @@ use crate::daemon::engine::{
 };
 use crate::model::{
     ContainerConfig, ContainerId, ContainerName, ContainerRecord, Driver, EndpointRecord,
-    EndpointSettings, Managed, NetworkMode, NetworkRecord, ObjectId, RunState, SandboxKind, Status,
-    next_ifname,
+    EndpointSettings, Managed, NetworkMode, NetworkRecord, ObjectId, Publication, RunState,
+    SandboxKind, Status, next_ifname,
 };
 
 /// What `POST /containers/create` asks for, parsed from the request.
@@ -184,12 +184,18 @@ impl Engine {
         })
     }
 
-    /// Records that the container's shim runs as `pid`.
-    pub fn mark_running(&self, id: &ContainerId, pid: u32) -> Result<ContainerRecord, EngineError> {
+    /// Records that the container's shim runs as `pid`, publishing `publication`.
+    pub fn mark_running(
+        &self,
+        id: &ContainerId,
+        pid: u32,
+        publication: Option<Publication>,
+    ) -> Result<ContainerRecord, EngineError> {
         self.update_managed(id, |m| {
             m.state.status = Status::Running;
             m.state.pid = Some(pid);
             m.state.started_at = Some(now());
+            m.state.publication = publication;
         })
     }
 
@@ -219,6 +225,7 @@ impl Engine {
                 m.state.pid = None;
                 m.state.exit_code = exit_code;
                 m.state.finished_at = Some(now());
+                m.state.publication = None;
             }
             tx.insert_container(&c)?;
             Ok((before, mine))

@@ -98,6 +98,15 @@ pub enum EngineError {
         /// (container name, short endpoint id) per endpoint.
         endpoints: Vec<(String, String)>,
     },
+    /// `rename` with an empty old or new name.
+    #[error("Neither old nor new names may be empty")]
+    RenameEmpty,
+    /// `rename` to the name the container has.
+    #[error("Renaming a container with the same name as its current name")]
+    RenameSame,
+    /// `rename` to a name that is invalid or taken.
+    #[error("Error when allocating new name: {0}")]
+    RenameTo(#[source] Box<EngineError>),
     /// The name is taken by another container or sandbox.
     #[error(
         "Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name."
@@ -159,6 +168,9 @@ pub enum EngineError {
     /// `-p` with `--network container:X`.
     #[error("conflicting options: port publishing and the container type network mode")]
     PublishWithContainerMode,
+    /// A `PortBindings` or `ExposedPorts` entry that is not a port (HTTP 400).
+    #[error(transparent)]
+    PortSpec(#[from] crate::ports::BindingError),
     /// `container:` mode whose owner does not run.
     #[error("cannot join network of a non running container: {0}")]
     OwnerNotRunning(String),
@@ -397,6 +409,20 @@ fn check_netns(path: &std::path::Path) -> Result<PathBuf, EngineError> {
 /// The MTU option; Docker's default is 1500.
 pub const MTU_OPTION: &str = "com.docker.network.driver.mtu";
 
+/// netloom's own option (`--opt com.netloom.network.host_loopback=true`): the gateway's
+/// address reaches the daemon's 127.0.0.1 on ports the gateway does not serve itself. Off by
+/// default, because it opens every loopback-only service of the daemon's host to containers.
+pub const HOST_LOOPBACK_OPTION: &str = "com.netloom.network.host_loopback";
+
+/// Go's `strconv.ParseBool`, which Docker uses for boolean driver options.
+pub fn parse_bool_option(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
 /// Checks the bridge driver options netloom understands, with Docker's texts.
 fn validate_options(options: &BTreeMap<String, String>) -> Result<(), EngineError> {
     if let Some(mtu) = options.get(MTU_OPTION) {
@@ -413,22 +439,10 @@ fn validate_options(options: &BTreeMap<String, String>) -> Result<(), EngineErro
         "com.docker.network.bridge.enable_icc",
         "com.docker.network.bridge.enable_ip_masquerade",
         "com.docker.network.bridge.inhibit_ipv4",
+        HOST_LOOPBACK_OPTION,
     ] {
         if let Some(v) = options.get(key)
-            && !matches!(
-                v.as_str(),
-                "1" | "t"
-                    | "T"
-                    | "TRUE"
-                    | "true"
-                    | "True"
-                    | "0"
-                    | "f"
-                    | "F"
-                    | "FALSE"
-                    | "false"
-                    | "False"
-            )
+            && parse_bool_option(v).is_none()
         {
             return Err(EngineError::BadOption {
                 key: key.into(),

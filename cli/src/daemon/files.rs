@@ -24,6 +24,37 @@ pub struct ContainerFiles {
     pub ndots_set: bool,
 }
 
+/// The daemon namespace's resolv.conf as Docker picks it (systemd-resolved's upstream file
+/// when `/etc/resolv.conf` points at its stub): its path and text.
+fn host_resolv() -> (&'static str, Option<String>) {
+    let etc = std::fs::read_to_string("/etc/resolv.conf").ok();
+    let host_path = host_resolv_conf_path(etc.as_deref());
+    let host_text = if host_path == "/etc/resolv.conf" {
+        etc
+    } else {
+        std::fs::read_to_string(host_path).ok()
+    };
+    (host_path, host_text)
+}
+
+/// Where an embedded DNS server without container overrides forwards: the daemon's own
+/// upstreams (loopback ones included, since forwarding happens in the daemon's namespace).
+pub fn host_upstreams() -> Vec<std::net::SocketAddr> {
+    let (path, text) = host_resolv();
+    resolv_conf(
+        &HostResolvConf {
+            path,
+            content: text.as_deref(),
+        },
+        &DnsOverrides::default(),
+        DnsMode::Internal,
+    )
+    .upstreams
+    .iter()
+    .map(|u| std::net::SocketAddr::new(u.server.addr, 53))
+    .collect()
+}
+
 /// Writes the files into `dir`.
 pub fn write_container_files(
     c: &ContainerRecord,
@@ -68,13 +99,7 @@ pub fn write_container_files(
         endpoint_addrs: &addrs,
         ipv6: true,
     });
-    let etc = std::fs::read_to_string("/etc/resolv.conf").ok();
-    let host_path = host_resolv_conf_path(etc.as_deref());
-    let host_text = if host_path == "/etc/resolv.conf" {
-        etc
-    } else {
-        std::fs::read_to_string(host_path).ok()
-    };
+    let (host_path, host_text) = host_resolv();
     let servers = m
         .config
         .dns

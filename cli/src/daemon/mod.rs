@@ -5,6 +5,8 @@ pub mod engine;
 pub mod files;
 pub mod netconf;
 pub mod planes;
+pub mod ports;
+pub mod rename;
 pub mod runtime;
 pub mod server;
 
@@ -16,7 +18,7 @@ use std::sync::Arc;
 
 use nix::fcntl::{Flock, FlockArg};
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::store::{Store, StoreError};
 use engine::{Engine, EngineError, HostFiles};
@@ -98,6 +100,23 @@ pub struct DataRootLock {
     _lock: Flock<fs::File>,
 }
 
+/// Every translated connection holds a host socket (two for a published one), so the common
+/// soft limit of 1024 open files would cap the gateway long before its flow limits: raise the
+/// soft limit to the hard one, as Go (and so dockerd) does at start.
+fn raise_open_file_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => info!(from = soft, to = hard, "raised the open-file limit"),
+            Err(e) => {
+                warn!(soft, hard, error = %e, "cannot raise the open-file limit; NAT flows may be refused beyond it")
+            }
+        },
+        Ok(_) => {}
+        Err(e) => warn!(error = %e, "cannot read the open-file limit"),
+    }
+}
+
 /// Creates the data root and takes its exclusive lock, so two daemons never share one store.
 pub fn lock_data_root(root: &Path) -> Result<DataRootLock, DaemonError> {
     fs::create_dir_all(root).map_err(|source| DaemonError::DataRoot {
@@ -172,6 +191,7 @@ impl Drop for SocketGuard {
 /// Runs the daemon until `shutdown` is cancelled.
 pub async fn run(config: DaemonConfig, shutdown: CancellationToken) -> Result<(), DaemonError> {
     let _lock = lock_data_root(&config.data_root)?;
+    raise_open_file_limit();
     let store = Store::open(&config.data_root.join("state.redb"))?;
     let engine = Arc::new(Engine::new(
         store,

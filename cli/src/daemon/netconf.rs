@@ -65,6 +65,25 @@ fn req(what: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> NetconfError
     move |source| NetconfError::Request { what, source }
 }
 
+/// Turns IPv6 off on an interface of an IPv4-only network before it comes up, as Docker does:
+/// otherwise the container's kernel sends router solicitations and MLD reports that the switch
+/// refuses (and counts as `disallowed_ethertype`) forever. Best effort: a kernel without IPv6
+/// has no such setting, and the interface works without it.
+async fn disable_ipv6(netns: &Path, ifname: &str) {
+    let path = netns.to_owned();
+    let knob = format!("/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6");
+    // /proc/sys/net resolves to the namespace of the thread that opens it.
+    let done =
+        tokio::task::spawn_blocking(move || in_netns(&path, move || std::fs::write(&knob, "1")))
+            .await;
+    match done {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::debug!(ifname, error = %e, "IPv6 stays on"),
+        Ok(Err(e)) => tracing::debug!(ifname, error = %e, "IPv6 stays on"),
+        Err(e) => tracing::debug!(ifname, error = %e, "IPv6 stays on"),
+    }
+}
+
 /// Opens a netlink handle bound to the namespace at `netns`; the connection task runs until
 /// the returned guard drops.
 async fn handle_in(netns: &Path) -> Result<(Handle, tokio::task::JoinHandle<()>), NetconfError> {
@@ -98,6 +117,7 @@ async fn link_index(handle: &Handle, name: &str) -> Result<u32, NetconfError> {
 
 /// Applies `cfg` inside the namespace at `netns`.
 pub async fn configure(netns: &Path, cfg: &IfConfig) -> Result<(), NetconfError> {
+    disable_ipv6(netns, &cfg.ifname).await;
     let (handle, conn) = handle_in(netns).await?;
     let result = async {
         set_up(&handle, "lo").await?;

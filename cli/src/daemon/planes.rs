@@ -13,9 +13,10 @@ use netloom_dns::{DnsServer, RecordStore, Records, ServerConfig};
 use netloom_switch::tap::{Tap, TapConfig, TapError};
 use netloom_switch::{DomainConfig, DomainId, HandleError, PortId, PortPolicy, SwitchHandle};
 use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::daemon::engine::{Attached, MTU_OPTION};
+use crate::daemon::engine::{Attached, HOST_LOOPBACK_OPTION, MTU_OPTION, parse_bool_option};
 use crate::daemon::netconf::{self, IfConfig, NetconfError};
 use crate::model::{ContainerRecord, Driver, EndpointId, EndpointRecord, NetworkId, NetworkRecord};
 use crate::store::Snapshot;
@@ -29,6 +30,9 @@ pub struct Planes {
     ports: Mutex<HashMap<EndpointId, PortId>>,
     /// `--host-dns`: the server answering every user network's names to the host.
     host_dns: std::sync::Mutex<Option<DnsServer>>,
+    /// Each user network's DNS server behind its gateway address (`gateway:53`), stopped with
+    /// the network.
+    gateway_dns: std::sync::Mutex<HashMap<NetworkId, CancellationToken>>,
 }
 
 #[derive(Debug, Default)]
@@ -48,7 +52,7 @@ pub struct PlaneError {
     source: HandleError,
 }
 
-fn domain_config(n: &NetworkRecord) -> Option<DomainConfig> {
+fn domain_config(n: &NetworkRecord, dns: Option<std::net::SocketAddr>) -> Option<DomainConfig> {
     let ipam = n.ipam.as_ref()?;
     let mtu = n
         .options
@@ -61,6 +65,12 @@ fn domain_config(n: &NetworkRecord) -> Option<DomainConfig> {
         gateway: ipam.gateway,
         mtu,
         internal: n.internal,
+        host_loopback: n
+            .options
+            .get(HOST_LOOPBACK_OPTION)
+            .and_then(|v| parse_bool_option(v))
+            .unwrap_or(false),
+        dns,
     })
 }
 
@@ -73,6 +83,71 @@ impl Planes {
             domains: Mutex::new(Domains::default()),
             ports: Mutex::new(HashMap::new()),
             host_dns: std::sync::Mutex::new(None),
+            gateway_dns: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Starts a user network's DNS server for its gateway address: UDP and TCP on one
+    /// loopback port of the daemon's namespace, where the gateway sends what containers (or
+    /// foreign runtimes) ask `gateway:53`. Answers like the container's 127.0.0.11.
+    fn start_gateway_dns(&self, n: &NetworkRecord) -> std::io::Result<std::net::SocketAddr> {
+        // The TCP listener takes the UDP socket's port; another program may hold it on TCP,
+        // so try a few ports.
+        let mut last = None;
+        for _ in 0..8 {
+            let udp = std::net::UdpSocket::bind(("127.0.0.1", 0))?;
+            let addr = udp.local_addr()?;
+            match std::net::TcpListener::bind(addr) {
+                Ok(tcp) => {
+                    udp.set_nonblocking(true)?;
+                    tcp.set_nonblocking(true)?;
+                    let udp = tokio::net::UdpSocket::from_std(udp)?;
+                    let tcp = tokio::net::TcpListener::from_std(tcp)?;
+                    let mut config = ServerConfig::new(
+                        vec![n.name.to_string()],
+                        crate::daemon::files::host_upstreams(),
+                    );
+                    config.forward = !n.internal;
+                    let server = DnsServer::new(self.dns.clone(), config, DnsServer::limiter());
+                    let cancel = CancellationToken::new();
+                    let (u, c) = (server.clone(), cancel.clone());
+                    let name = n.name.to_string();
+                    tokio::spawn(async move {
+                        if let Err(e) = u.serve_udp(udp, c).await {
+                            warn!(network = name, error = %e, "gateway DNS (UDP) stopped");
+                        }
+                    });
+                    let c = cancel.clone();
+                    let name = n.name.to_string();
+                    tokio::spawn(async move {
+                        if let Err(e) = server.serve_tcp(tcp, c).await {
+                            warn!(network = name, error = %e, "gateway DNS (TCP) stopped");
+                        }
+                    });
+                    if let Some(old) = self
+                        .gateway_dns
+                        .lock()
+                        .expect("gateway DNS lock poisoned")
+                        .insert(n.id.clone(), cancel)
+                    {
+                        old.cancel();
+                    }
+                    return Ok(addr);
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| std::io::Error::other("no port for the gateway DNS")))
+    }
+
+    fn stop_gateway_dns(&self, network: &NetworkId) {
+        if let Some(c) = self
+            .gateway_dns
+            .lock()
+            .expect("gateway DNS lock poisoned")
+            .remove(network)
+        {
+            c.cancel();
         }
     }
 
@@ -132,6 +207,7 @@ impl Planes {
             match self.switch.remove_domain(domain).await {
                 Ok(()) => {
                     domains.by_network.remove(&id);
+                    self.stop_gateway_dns(&id);
                     debug!(network = %id.short(), %domain, "switch domain removed");
                 }
                 Err(source) => {
@@ -147,7 +223,21 @@ impl Planes {
             if domains.by_network.contains_key(id) {
                 continue;
             }
-            let Some(config) = domain_config(n) else {
+            // Docker's default bridge has no embedded DNS; user networks serve it on the
+            // gateway address too.
+            let dns = if n.builtin {
+                None
+            } else {
+                match self.start_gateway_dns(n) {
+                    Ok(addr) => Some(addr),
+                    Err(e) => {
+                        warn!(network = %n.name, error = %e, "no DNS on the gateway address");
+                        None
+                    }
+                }
+            };
+            let Some(config) = domain_config(n, dns) else {
+                self.stop_gateway_dns(id);
                 continue;
             };
             let domain = DomainId(domains.next);
@@ -158,6 +248,7 @@ impl Planes {
                     debug!(network = %n.name, %domain, "switch domain added");
                 }
                 Err(source) => {
+                    self.stop_gateway_dns(id);
                     warn!(network = %n.name, error = %source, "switch domain add failed");
                     first_error.get_or_insert(PlaneError {
                         network: n.name.to_string(),
@@ -317,7 +408,7 @@ impl Planes {
     }
 
     /// The switch-wide counters: frame drops and command refusals by reason (zeros left out).
-    pub fn stats(&self) -> serde_json::Value {
+    pub async fn stats(&self, state: &Snapshot) -> serde_json::Value {
         let c = self.switch.counters();
         let drops: serde_json::Map<String, serde_json::Value> = c
             .drop_snapshot()
@@ -331,7 +422,25 @@ impl Planes {
             .filter(|(_, n)| *n > 0)
             .map(|(r, n)| (r.as_str().to_owned(), n.into()))
             .collect();
-        serde_json::json!({ "Drops": drops, "Refusals": refusals })
+        let by_network = self.domains.lock().await.by_network.clone();
+        let mut nat = serde_json::Map::new();
+        for n in &state.networks {
+            let Some(domain) = by_network.get(&n.id) else {
+                continue;
+            };
+            if let Ok(Some(s)) = self.switch.nat_stats(*domain).await {
+                nat.insert(
+                    n.name.to_string(),
+                    serde_json::json!({
+                        "TcpFlows": s.tcp_flows,
+                        "UdpFlows": s.udp_flows,
+                        "IcmpFlows": s.icmp_flows,
+                        "Published": s.published,
+                    }),
+                );
+            }
+        }
+        serde_json::json!({ "Drops": drops, "Refusals": refusals, "Nat": nat })
     }
 
     /// Counters of an endpoint's port, for tests and diagnostics.
@@ -343,6 +452,35 @@ impl Planes {
     /// The switch's domains, for tests and diagnostics.
     pub async fn switch_domains(&self) -> Result<usize, HandleError> {
         Ok(self.switch.domains().await?.len())
+    }
+
+    /// The switch domain serving a network, if it has one.
+    pub async fn domain(&self, network: &NetworkId) -> Option<DomainId> {
+        self.domain_of(network).await
+    }
+
+    /// Hands published-port sockets (bound by the daemon) to the data plane, which forwards
+    /// what they receive to `target` on the network's domain.
+    pub async fn publish(
+        &self,
+        network: &NetworkRecord,
+        target: std::net::SocketAddrV4,
+        listeners: Vec<netloom_switch::Listener>,
+    ) -> Result<netloom_switch::PublishId, crate::daemon::ports::PublishError> {
+        use crate::daemon::ports::PublishError;
+        let domain = self
+            .domain_of(&network.id)
+            .await
+            .ok_or_else(|| PublishError::NoDomain(network.name.to_string()))?;
+        self.switch
+            .publish(domain, target, listeners)
+            .await
+            .map_err(PublishError::Switch)
+    }
+
+    /// Stops a publication and closes its sockets.
+    pub async fn unpublish(&self, id: netloom_switch::PublishId) -> Result<(), HandleError> {
+        self.switch.unpublish(id).await
     }
 }
 

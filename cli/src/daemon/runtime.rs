@@ -17,7 +17,7 @@ use std::time::Duration;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use tokio::sync::{Mutex, watch};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use netloom_dns::{DnsServer, ServerConfig};
 use tokio_util::sync::CancellationToken;
@@ -27,7 +27,11 @@ use crate::daemon::engine::{Attached, Engine, EngineError};
 use crate::daemon::files::ContainerFiles;
 use crate::daemon::netconf;
 use crate::daemon::planes::Planes;
-use crate::model::{ContainerId, ContainerRecord, NetworkMode, Status};
+use crate::daemon::ports::{self, HostPort, PortTable, PortsError, PublishError};
+use crate::model::{
+    ContainerId, ContainerPort, ContainerRecord, NetworkMode, NetworkRecord, Publication, Status,
+};
+use netloom_switch::{Listener, PublishId};
 
 pub mod tty;
 
@@ -49,6 +53,33 @@ pub enum RuntimeError {
     /// The container is not running.
     #[error("container {0} is not running")]
     NotRunning(String),
+    /// Its ports could not be published (Docker's wording: the bridge driver programs the
+    /// published ports as the endpoint's "external connectivity").
+    #[error(
+        "driver failed programming external connectivity on endpoint {endpoint} ({endpoint_id}): {source}"
+    )]
+    Ports {
+        /// The endpoint's name (the container's).
+        endpoint: String,
+        /// The endpoint's id.
+        endpoint_id: String,
+        /// What failed.
+        #[source]
+        source: PortsError,
+    },
+}
+
+/// The published ports of a start: bound, not yet handed to the data plane.
+#[derive(Debug)]
+struct PortPlan {
+    /// What the store records (and inspect shows).
+    publication: Publication,
+    /// The network the ports forward to.
+    network: NetworkRecord,
+    /// The container's address there.
+    ip: std::net::Ipv4Addr,
+    /// The bound sockets.
+    listeners: Vec<(ContainerPort, Listener)>,
 }
 
 /// A running container's live handles.
@@ -70,6 +101,10 @@ pub struct Runtime {
     hubs: tty::Hubs,
     /// Each running container's embedded DNS server, to follow connect/disconnect.
     dns: std::sync::Mutex<HashMap<ContainerId, DnsServer>>,
+    /// The host ports containers hold (daemon-wide), and the dynamic-port allocator.
+    ports: std::sync::Mutex<PortTable>,
+    /// Each running container's publications in the data plane.
+    published: std::sync::Mutex<HashMap<ContainerId, Vec<PublishId>>>,
 }
 
 /// Creates a fresh network namespace and answers a descriptor that keeps it alive.
@@ -121,6 +156,8 @@ impl Runtime {
             live: Mutex::new(HashMap::new()),
             hubs: tty::Hubs::default(),
             dns: std::sync::Mutex::new(HashMap::new()),
+            ports: std::sync::Mutex::new(PortTable::new(ports::local_port_range())),
+            published: std::sync::Mutex::new(HashMap::new()),
         }))
     }
 
@@ -138,9 +175,15 @@ impl Runtime {
     pub async fn start(self: &Arc<Self>, term: &str) -> Result<ContainerRecord, RuntimeError> {
         let term = term.to_owned();
         let plan = self.blocking(move |e| e.begin_start(&term)).await?;
-        match self.launch(&plan).await {
+        let launched = match self.reserve_ports(&plan) {
+            Ok(ports) => self.launch(&plan, ports).await,
+            Err(e) => Err(e),
+        };
+        match launched {
             Ok(c) => Ok(c),
             Err(e) => {
+                // Nothing of the attempt stays: no port held, no socket bound, no address.
+                self.release_ports(&plan.container.id).await;
                 let p = plan.clone();
                 if let Err(undo) = self.blocking(move |e| e.abort_start(&p)).await {
                     warn!(error = %undo, "releasing the addresses of a failed start failed");
@@ -150,7 +193,159 @@ impl Runtime {
         }
     }
 
-    async fn launch(self: &Arc<Self>, plan: &StartPlan) -> Result<ContainerRecord, RuntimeError> {
+    /// Allocates and binds the host ports of a starting container's `-p` mappings (Docker
+    /// publishes only exposed ports, on the first network that is not `--internal`; a
+    /// container on internal networks only publishes nothing).
+    fn reserve_ports(&self, plan: &StartPlan) -> Result<Option<PortPlan>, RuntimeError> {
+        let c = &plan.container;
+        let Some(m) = c.managed() else {
+            return Ok(None);
+        };
+        if !matches!(m.mode, NetworkMode::Bridge(_)) || m.config.exposed_ports.is_empty() {
+            return Ok(None);
+        }
+        let Some((endpoint, network)) = plan.endpoints.iter().find(|(_, n)| !n.internal) else {
+            return Ok(None);
+        };
+        let mappings: Vec<_> = m
+            .config
+            .port_bindings
+            .iter()
+            .filter(|b| m.config.exposed_ports.contains(&b.container))
+            .copied()
+            .collect();
+        let ipv6 = mappings.iter().any(|b| b.host_ip.is_none()) && ports::ipv6_listenable();
+        if !ipv6 && mappings.iter().any(|b| b.host_ip.is_none()) {
+            debug!(container = %c.name, "IPv6 is unavailable: ports are published on 0.0.0.0 only");
+        }
+        let reserved = {
+            let mut table = self.ports.lock().expect("port table lock poisoned");
+            ports::reserve(&mut table, &c.id, &mappings, ipv6)
+        }
+        .map_err(|source| RuntimeError::Ports {
+            endpoint: c.name.to_string(),
+            endpoint_id: endpoint.id.to_string(),
+            source,
+        })?;
+        Ok(Some(PortPlan {
+            publication: Publication {
+                network: network.id.clone(),
+                ports: reserved.bound,
+            },
+            network: network.clone(),
+            ip: endpoint.ip,
+            listeners: reserved.listeners,
+        }))
+    }
+
+    /// Hands bound sockets to the data plane, one publication per container port.
+    async fn publish(
+        &self,
+        id: &ContainerId,
+        network: &NetworkRecord,
+        ip: std::net::Ipv4Addr,
+        listeners: Vec<(ContainerPort, Listener)>,
+    ) -> Result<(), PublishError> {
+        let mut groups: Vec<(ContainerPort, Vec<Listener>)> = Vec::new();
+        for (port, l) in listeners {
+            match groups.iter_mut().find(|(p, _)| *p == port) {
+                Some((_, g)) => g.push(l),
+                None => groups.push((port, vec![l])),
+            }
+        }
+        for (port, listeners) in groups {
+            let target = std::net::SocketAddrV4::new(ip, port.port);
+            let pid = self.planes.publish(network, target, listeners).await?;
+            self.published
+                .lock()
+                .expect("publications lock poisoned")
+                .entry(id.clone())
+                .or_default()
+                .push(pid);
+        }
+        Ok(())
+    }
+
+    /// Stops a container's publications and gives its host ports back. Keeps going after a
+    /// failure (each is logged).
+    async fn release_ports(&self, id: &ContainerId) {
+        let ids = self
+            .published
+            .lock()
+            .expect("publications lock poisoned")
+            .remove(id)
+            .unwrap_or_default();
+        for p in ids {
+            if let Err(e) = self.planes.unpublish(p).await {
+                warn!(container = %id.short(), publication = ?p, error = %e, "unpublishing ports failed");
+            }
+        }
+        self.ports
+            .lock()
+            .expect("port table lock poisoned")
+            .release_owner(id);
+    }
+
+    /// After a restart: binds the host ports of a container that kept running again and hands
+    /// them to the data plane. A port that cannot be bound is logged and left out.
+    async fn republish(&self, c: &ContainerRecord) {
+        let Some(p) = c.managed().and_then(|m| m.state.publication.clone()) else {
+            return;
+        };
+        let id = c.id.clone();
+        let state = match self.blocking(|e| Ok(e.store().snapshot()?)).await {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(container = %c.name, error = %e, "published ports not restored");
+                return;
+            }
+        };
+        let endpoint = state
+            .endpoints
+            .iter()
+            .find(|e| e.container == id && e.network == p.network);
+        let network = state.networks.iter().find(|n| n.id == p.network);
+        let (Some(endpoint), Some(network)) = (endpoint, network) else {
+            warn!(container = %c.name, "published ports not restored: the container left their network");
+            return;
+        };
+        let mut listeners = Vec::new();
+        {
+            let mut table = self.ports.lock().expect("port table lock poisoned");
+            for b in &p.ports {
+                let key = HostPort {
+                    proto: b.container.proto,
+                    ip: b.host_ip,
+                    port: b.host_port,
+                };
+                let port = format!(
+                    "{}/{}",
+                    ports::host_port(b.host_ip, b.host_port),
+                    b.container.proto
+                );
+                if let Err(holder) = table.claim(key, &c.id) {
+                    warn!(container = %c.name, port, holder = %holder.short(), "published port not restored: another container holds it");
+                    continue;
+                }
+                match ports::bind(b.container.proto, b.host_ip, b.host_port) {
+                    Ok(l) => listeners.push((b.container, l)),
+                    Err(e) => {
+                        table.release(&key);
+                        warn!(container = %c.name, port, error = %ports::go_errno(&e), "published port not restored: cannot bind it again");
+                    }
+                }
+            }
+        }
+        if let Err(e) = self.publish(&c.id, network, endpoint.ip, listeners).await {
+            warn!(container = %c.name, error = %e, "published ports not restored");
+        }
+    }
+
+    async fn launch(
+        self: &Arc<Self>,
+        plan: &StartPlan,
+        mut ports: Option<PortPlan>,
+    ) -> Result<ContainerRecord, RuntimeError> {
         let c = &plan.container;
         let m = c
             .managed()
@@ -189,6 +384,13 @@ impl Runtime {
                     return Err(setup(&e));
                 }
                 plugged.push(endpoint.clone());
+            }
+            if let Some(p) = ports.as_mut() {
+                let listeners = std::mem::take(&mut p.listeners);
+                if let Err(e) = self.publish(&c.id, &p.network, p.ip, listeners).await {
+                    self.planes.unplug_in(Some(path), &plugged).await;
+                    return Err(setup(&e));
+                }
             }
         }
         let dir = container_dir(self.engine.data_root(), &c.id);
@@ -291,7 +493,10 @@ impl Runtime {
             return Err(RuntimeError::Engine(EngineError::Spawn(why)));
         }
         let id = c.id.clone();
-        let running = self.blocking(move |e| e.mark_running(&id, pid)).await?;
+        let publication = ports.map(|p| p.publication);
+        let running = self
+            .blocking(move |e| e.mark_running(&id, pid, publication))
+            .await?;
         let (tx, rx) = watch::channel(None);
         self.live
             .lock()
@@ -315,6 +520,9 @@ impl Runtime {
 
     /// After the shim exited: records the exit, unplugs and releases the endpoints.
     async fn finish(&self, id: &ContainerId, code: i32, tx: watch::Sender<Option<i32>>) {
+        // First: while the store still says "running" no new start can take the ports, and
+        // once `stop` answers they are free again.
+        self.release_ports(id).await;
         self.dns.lock().expect("dns map lock poisoned").remove(id);
         let cid = id.clone();
         match self.blocking(move |e| e.mark_exited(&cid, code)).await {
@@ -324,6 +532,7 @@ impl Runtime {
             }
             Err(e) => warn!(container = %id.short(), error = %e, "recording an exit failed"),
         }
+
         self.live.lock().await.remove(id);
         let _ = tx.send(Some(code));
         self.hubs.get(id).exited(code);
@@ -421,6 +630,7 @@ impl Runtime {
                         .await
                         .insert(c.id.clone(), Live { pid, exited: rx });
                     info!(container = %c.name, pid, "container adopted");
+                    self.republish(&c).await;
                     let dns_stop = CancellationToken::new();
                     if let Err(e) = self.resume_dns(&c, pid, &dir, dns_stop.clone()).await {
                         warn!(container = %c.name, error = %e, "embedded DNS not resumed");

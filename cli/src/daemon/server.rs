@@ -234,7 +234,7 @@ fn is_route(method: &Method, segments: &[&str]) -> bool {
                 [
                     "containers",
                     _,
-                    "start" | "stop" | "restart" | "wait" | "attach" | "resize"
+                    "start" | "stop" | "restart" | "wait" | "attach" | "resize" | "rename"
                 ]
             )
             | (&Method::DELETE, ["containers", _])
@@ -579,9 +579,19 @@ async fn route(req: Request<Incoming>, app: &App) -> Result<Response<Body>, ApiE
             let name = query_param(query, "name")?.unwrap_or_default();
             let body: ContainerCreateBody = read_json(req).await?;
             let request = body.into_request(name)?;
+            let publishes = request.publishes;
             let c = blocking(engine, move |e| Ok(e.create_container(request)?)).await?;
             info!(container = %c.name, id = %c.id.short(), "container created");
-            let resp = serde_json::json!({"Id": c.id.to_string(), "Warnings": []});
+            let host_mode = c
+                .managed()
+                .is_some_and(|m| m.mode == crate::model::NetworkMode::Host);
+            // Docker's `verifyPlatformContainerSettings` warning; the clients print it.
+            let warnings: Vec<&str> = if host_mode && publishes {
+                vec!["Published ports are discarded when using host network mode"]
+            } else {
+                Vec::new()
+            };
+            let resp = serde_json::json!({"Id": c.id.to_string(), "Warnings": warnings});
             Ok(json_response(StatusCode::CREATED, &resp))
         }
         (&Method::GET, ["containers", "json"]) => {
@@ -688,6 +698,12 @@ async fn route(req: Request<Incoming>, app: &App) -> Result<Response<Body>, ApiE
             let id = decode_segment(id)?;
             attach(req, app, id, query).await
         }
+        (&Method::POST, ["containers", id, "rename"]) => {
+            let id = decode_segment(id)?;
+            let name = query_param(query, "name")?.unwrap_or_default();
+            blocking(engine, move |e| Ok(e.rename_container(&id, &name)?)).await?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
         (&Method::POST, ["containers", id, "resize"]) => {
             // Accepted so that clients which resize after attaching go on; the terminal keeps
             // its 80x24 (setting a window size needs an ioctl nix has no safe call for).
@@ -779,7 +795,13 @@ async fn route(req: Request<Incoming>, app: &App) -> Result<Response<Body>, ApiE
             });
             Ok(json_response(StatusCode::OK, &v))
         }
-        (&Method::GET, ["netloom", "stats"]) => Ok(json_response(StatusCode::OK, &planes.stats())),
+        (&Method::GET, ["netloom", "stats"]) => {
+            let state = blocking(engine, |e| {
+                Ok(e.store().snapshot().map_err(EngineError::from)?)
+            })
+            .await?;
+            Ok(json_response(StatusCode::OK, &planes.stats(&state).await))
+        }
         (&Method::POST, ["netloom", "detach"]) => {
             let body: DetachRequestBody = read_json(req).await?;
             let network = Some(body.network).filter(|n| !n.is_empty());
