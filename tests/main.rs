@@ -14,6 +14,7 @@ mod dataplane;
 mod demo;
 mod dns;
 mod durability;
+mod gateway;
 mod interactive;
 mod nat;
 mod ports;
