@@ -8,6 +8,7 @@
 #![allow(unreachable_pub)]
 
 mod api;
+mod chaos;
 mod common;
 mod containers;
 mod dataplane;

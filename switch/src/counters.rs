@@ -247,6 +247,18 @@ impl DropReason {
         }
     }
 
+    /// Whether this reason is a resource limit being reached (rather than bad input), which is
+    /// worth a log line besides the counter.
+    pub fn is_limit(self) -> bool {
+        matches!(
+            self,
+            DropReason::PortMacLimit
+                | DropReason::TableFull
+                | DropReason::NatFlowLimit
+                | DropReason::GatewayBusy
+        )
+    }
+
     /// The reason's slot in the counter arrays: its discriminant, which `indices_follow_all`
     /// checks against [`DropReason::ALL`].
     fn index(self) -> usize {
@@ -291,7 +303,12 @@ impl DropCounters {
 pub struct Counters {
     by_reason: [AtomicU64; Reason::ALL.len()],
     drops: DropCounters,
+    /// When each limit reason was last logged (ms since the Unix epoch; 0: never).
+    last_logged: DropCounters,
 }
+
+/// A limit being hit is logged at most this often per reason; the counters have the totals.
+const LIMIT_LOG_EVERY_MS: u64 = 10_000;
 
 impl Counters {
     /// Counts one refusal.
@@ -314,6 +331,30 @@ impl Counters {
     /// so the total survives the port's removal.
     pub fn count_drop(&self, reason: DropReason) {
         self.drops.count(reason);
+        if reason.is_limit() {
+            self.log_limit(reason);
+        }
+    }
+
+    /// Logs that a limit was hit, at most once per [`LIMIT_LOG_EVERY_MS`] per reason, so an
+    /// operator sees it without a flood turning into a log flood.
+    fn log_limit(&self, reason: DropReason) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let slot = &self.last_logged.0[reason.index()];
+        let last = slot.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= LIMIT_LOG_EVERY_MS
+            && slot
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                %reason,
+                total = self.drops.get(reason),
+                "a limit was reached; frames or flows beyond it are dropped (totals in `netloom stats`; logged at most every 10 s)"
+            );
+        }
     }
 
     /// How many frames were dropped for `reason`, switch-wide.

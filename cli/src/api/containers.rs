@@ -181,6 +181,10 @@ impl ContainerCreateBody {
 /// Docker's map keys, bindings per container port in the order given.
 type ParsedPorts = (Vec<ContainerPort>, Vec<PortMapping>);
 
+/// Most port mappings one container may publish (Docker has no limit; a container asking
+/// for all 65535 ports would hold 131070 host sockets).
+pub const MAX_PUBLISHED_PER_CONTAINER: usize = 4096;
+
 fn parse_ports(
     exposed: Option<&BTreeMap<String, Value>>,
     bindings: Option<&BTreeMap<String, Option<Vec<PortBindingBody>>>>,
@@ -201,6 +205,13 @@ fn parse_ports(
                 b.host_port.as_deref().unwrap_or_default(),
             )?);
         }
+    }
+    // Each mapping costs one or two host sockets for as long as the container runs.
+    if mappings.len() > MAX_PUBLISHED_PER_CONTAINER {
+        return Err(EngineError::TooManyPublished {
+            count: mappings.len(),
+            max: MAX_PUBLISHED_PER_CONTAINER,
+        });
     }
     // Stable: the order given per port is kept.
     mappings.sort_by_key(|m| m.container);
@@ -589,6 +600,23 @@ mod tests {
                 .into_request(String::new())
                 .unwrap_err();
         assert_eq!(e.to_string(), "invalid port specification: \"x\"");
+    }
+
+    #[test]
+    fn published_ports_per_container_are_limited() {
+        let bindings = |n: u16| {
+            let map: serde_json::Map<String, Value> = (1..=n)
+                .map(|p| (format!("{p}/tcp"), json!([{"HostPort": ""}])))
+                .collect();
+            body(&json!({"Cmd": ["true"], "HostConfig": {"PortBindings": map}}).to_string())
+                .into_request(String::new())
+        };
+        assert!(bindings(4096).is_ok());
+        let e = bindings(4097).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "too many published ports: 4097 (netloom publishes at most 4096 per container): publish fewer ports or smaller ranges"
+        );
     }
 
     #[test]

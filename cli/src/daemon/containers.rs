@@ -174,6 +174,38 @@ impl Engine {
         })
     }
 
+    /// After a restart: releases the endpoints of managed containers the store does not say
+    /// are running. They are what a start interrupted by a crash (between
+    /// [`Engine::begin_start`] and [`Engine::mark_running`]) left behind; their addresses would
+    /// otherwise stay taken. Answers the containers that had any, with those endpoints.
+    pub fn release_stale_endpoints(
+        &self,
+    ) -> Result<Vec<(ContainerRecord, Vec<EndpointRecord>)>, EngineError> {
+        self.store().write(|tx| {
+            let endpoints = tx.endpoints()?;
+            let mut released = Vec::new();
+            for c in tx.containers()? {
+                let Some(m) = c.managed() else { continue };
+                if m.state.status == Status::Running {
+                    continue;
+                }
+                let mine: Vec<EndpointRecord> = endpoints
+                    .iter()
+                    .filter(|e| e.container == c.id)
+                    .cloned()
+                    .collect();
+                if mine.is_empty() {
+                    continue;
+                }
+                for e in &mine {
+                    tx.remove_endpoint(e)?;
+                }
+                released.push((c, mine));
+            }
+            Ok(released)
+        })
+    }
+
     /// Undoes a [`Engine::begin_start`] whose process never ran: releases its endpoints.
     pub fn abort_start(&self, plan: &StartPlan) -> Result<(), EngineError> {
         self.store().write(|tx| {

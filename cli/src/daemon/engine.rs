@@ -98,6 +98,16 @@ pub enum EngineError {
         /// (container name, short endpoint id) per endpoint.
         endpoints: Vec<(String, String)>,
     },
+    /// More `-p` mappings than one container may publish.
+    #[error(
+        "too many published ports: {count} (netloom publishes at most {max} per container): publish fewer ports or smaller ranges"
+    )]
+    TooManyPublished {
+        /// How many were asked for.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
     /// `rename` with an empty old or new name.
     #[error("Neither old nor new names may be empty")]
     RenameEmpty,

@@ -136,12 +136,74 @@ fn exit_status_code(status: std::process::ExitStatus) -> Option<i32> {
     status.code().or_else(|| status.signal().map(|s| 128 + s))
 }
 
+/// The shims of container `id` still alive, found by their command line.
+fn orphan_shims(id: &str) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| is_shim_of(*pid, id))
+        .collect()
+}
+
+/// After a restart: the directories (and any process) of containers the store no longer has,
+/// left by a removal the previous daemon did not finish.
+fn remove_unknown_container_dirs(data_root: &Path, known: &[ContainerRecord]) {
+    let Ok(entries) = std::fs::read_dir(data_root.join("containers")) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if known.iter().any(|c| c.id.as_str() == name) {
+            continue;
+        }
+        for pid in orphan_shims(&name) {
+            kill_orphan(pid, &entry.path());
+        }
+        match std::fs::remove_dir_all(entry.path()) {
+            Ok(()) => warn!(container = %name, "removed what an unfinished removal left behind"),
+            Err(e) => {
+                warn!(container = %name, error = %e, "cannot remove a removed container's directory")
+            }
+        }
+    }
+}
+
+/// Kills an orphaned shim and the command it runs (its pid file names it; a pid whose parent
+/// is not the shim is someone else's and is left alone).
+fn kill_orphan(shim: u32, dir: &Path) {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let command = std::fs::read_to_string(dir.join("pid"))
+        .ok()
+        .and_then(|p| p.trim().parse::<i32>().ok())
+        .filter(|pid| parent_of(*pid) == Some(shim));
+    if let Some(pid) = command {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    if let Ok(pid) = i32::try_from(shim) {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+}
+
+/// The parent pid of `pid`, from `/proc/PID/stat` (the field after the parenthesised name).
+fn parent_of(pid: i32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// Whether `pid` is the shim of container `id` (a recycled pid would not be).
 fn is_our_shim(pid: u32, id: &ContainerId) -> bool {
+    is_shim_of(pid, id.as_str())
+}
+
+fn is_shim_of(pid: u32, id: &str) -> bool {
     std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|c| {
             let args: Vec<&[u8]> = c.split(|b| *b == 0).collect();
-            args.iter().any(|a| *a == b"_shim") && args.iter().any(|a| *a == id.as_str().as_bytes())
+            args.contains(&b"_shim".as_slice()) && args.contains(&id.as_bytes())
         })
         .unwrap_or(false)
 }
@@ -616,6 +678,29 @@ impl Runtime {
         let containers = self
             .blocking(|e| Ok(e.store().snapshot()?.containers))
             .await?;
+        // A start the previous daemon did not finish recording: its shim may run on, unknown
+        // to the store, and its endpoints hold addresses. Neither was acknowledged, so both go.
+        for c in &containers {
+            let Some(m) = c.managed() else { continue };
+            if m.state.status == Status::Running {
+                continue;
+            }
+            let dir = container_dir(self.engine.data_root(), &c.id);
+            for pid in orphan_shims(c.id.as_str()) {
+                kill_orphan(pid, &dir);
+                warn!(container = %c.name, pid, "killed a container process whose start was never recorded");
+            }
+        }
+        remove_unknown_container_dirs(self.engine.data_root(), &containers);
+        match self.blocking(|e| e.release_stale_endpoints()).await {
+            Ok(released) => {
+                for (c, endpoints) in released {
+                    self.planes.unplug_in(None, &endpoints).await;
+                    warn!(container = %c.name, count = endpoints.len(), "released the addresses of an unfinished start");
+                }
+            }
+            Err(e) => warn!(error = %e, "cannot release the endpoints of unfinished starts"),
+        }
         for c in containers {
             let Some(m) = c.managed() else { continue };
             if m.state.status != Status::Running {
