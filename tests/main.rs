@@ -20,3 +20,4 @@ mod interactive;
 mod nat;
 mod ports;
 mod rename;
+mod soak;

@@ -11,6 +11,20 @@
 #     the same two namespaces detached and re-attached: tcp.
 #     swCPU = utime+stime of the daemon process (all its threads).
 #
+#  G  netloom gateway (NAT) -> host loopback: the path D (slirp4netns) and E (pasta) measure.
+#                 pb-G [eth0 10.99.9.2] --TAP-- netloom daemon (runs in pb-Gh, the stand-in host)
+#                 client -> 10.99.9.1:PORT = the network's gateway; the daemon's gateway task
+#                 terminates TCP on smoltcp (UDP/ICMP per-flow sockets) and re-connects to
+#                 127.0.0.1:PORT in pb-Gh, where the iperf3 server listens.  The daemon is started
+#                 as `ip netns exec pb-Gh netloom daemon ...` (so its host sockets live in pb-Gh);
+#                 the network is created with `-o com.netloom.network.host_loopback=true`.
+#                 MTU 1500: network nlgw1500 (10.99.9.0/24): tcp, tcpR, udp64, ping.  MTU 65520:
+#                 network nlgw65520 (10.99.10.0/24, + -o com.docker.network.driver.mtu=65520), pb-G
+#                 detached and re-attached: tcp, tcpR.  Ping to the gateway is answered by the
+#                 port task (like slirp's 10.0.2.2), not carried to the host.  swCPU = the daemon.
+#
+# NL_TOPOS="N G" (default) picks which of the two run; peers.sh runs every EXTRA_TOPOS entry.
+#
 # Contract of peers.sh's extension point, followed here: topo_N uses ns_new, start_server /
 # stop_server, series, SW_PIDS, MYPIDS and log; namespaces are pb-* and appended to ALL_NS; the
 # ID is listed in EXTRA_TOPOS.  One addition: peers.sh's cleanup only kills PIDs whose command
@@ -20,8 +34,8 @@
 # Needs: NL_BIN, the netloom binary (run.sh sets it).
 
 NL_BIN=${NL_BIN:?NL_BIN must point at the netloom binary}
-ALL_NS="$ALL_NS pb-N1 pb-N2"
-EXTRA_TOPOS="$EXTRA_TOPOS N"
+ALL_NS="$ALL_NS pb-N1 pb-N2 pb-G pb-Gh"
+EXTRA_TOPOS="$EXTRA_TOPOS ${NL_TOPOS:-N G}"
 NL_DIR=""
 NL_PID=""
 
@@ -41,15 +55,20 @@ nl_stop() {  # stop the daemon we started (by PID, only if it is still netloom),
 }
 nl_cleanup() {
     nl_stop
-    ip netns del pb-N1 2>/dev/null; ip netns del pb-N2 2>/dev/null
+    local n
+    for n in pb-N1 pb-N2 pb-G pb-Gh; do ip netns del "$n" 2>/dev/null; done
     [ -n "$NL_DIR" ] && rm -rf "$NL_DIR"
+    NL_DIR=""
     return 0
 }
 trap 'nl_cleanup; cleanup' EXIT
 
-nl_start() {
+nl_start() {  # [NETNS]: the daemon in that named netns (else a private one, `unshare -n`)
     NL_DIR=$(mktemp -d /tmp/pb-netloom.XXXXXX)
-    unshare -n -- "$NL_BIN" daemon -H "unix://$NL_DIR/netloom.sock" --data-root "$NL_DIR/data" \
+    local wrap=(unshare -n --)
+    [ -n "${1:-}" ] && wrap=(ip netns exec "$1")
+    # both wrappers exec, so $! ends up being the daemon itself
+    "${wrap[@]}" "$NL_BIN" daemon -H "unix://$NL_DIR/netloom.sock" --data-root "$NL_DIR/data" \
         -l warn </dev/null >"$NL_DIR/daemon.log" 2>&1 &
     NL_PID=$!; MYPIDS+=("$NL_PID")
     local i
@@ -109,6 +128,56 @@ topo_N() {
     fi
     log "# N netloom stats after the runs: $(nl stats 2>&1 | tr -s ' \n' ' ' | head -c 600)"
     nl detach pb-n1 >/dev/null 2>&1; nl detach pb-n2 >/dev/null 2>&1
+    SW_PIDS=()
+    nl_cleanup
+}
+
+# ---- G: the gateway (NAT) to the host's loopback, against slirp4netns (D) and pasta (E) --------
+gw_plug() {  # NETWORK IP: attach pb-G; prints the gateway address
+    nl attach --name pb-g --ip "$2" --netns /run/netns/pb-G "$1" >/dev/null 2>>"$NL_DIR/attach.log" ||
+        { say "netloom attach failed: $(tail -2 "$NL_DIR/attach.log")"; return 1; }
+    local gw
+    gw=$(ip -n pb-G route show default | awk '/^default via/{print $3; exit}')
+    [ -n "$gw" ] || { say "no default route in pb-G"; return 1; }
+    # ARP and the first gateway answers happen here, not inside a measured run
+    ip netns exec pb-G ping -n -q -c 2 -i 0.2 -W 1 "$gw" >/dev/null 2>&1
+    log "# G netloom $1: $(ip -n pb-G -br addr show eth0 | tr -s ' ') $(ip -n pb-G link show eth0 | grep -o 'mtu [0-9]*') gateway $gw -> 127.0.0.1:$PORT in pb-Gh"
+    echo "$gw"
+}
+
+gw_counters() {  # TAP counters of the client and the switch's drop counters (gateway_busy, nat_*)
+    log "# G counters $1: pb-G eth0 $(ip -n pb-G -s -s link show eth0 | awk '/TX:/{getline; print "tx_pkts=" $2 " tx_dropped=" $4} /RX:/{getline; print "rx_pkts=" $2 " rx_dropped=" $4}' | tr '\n' ' ')| pb-Gh $(ip netns exec pb-Gh awk '/^Udp:/{if(h){print "udp_InDatagrams=" $2 " udp_RcvbufErrors=" $6}else{h=1}}' /proc/net/snmp) | netloom $(nl stats 2>&1 | tr -s ' \n' ' ' | head -c 400)"
+}
+
+topo_G() {
+    log "# topo G netloom gateway -> host lo"
+    log "# G netloom $("$NL_BIN" --version 2>/dev/null | head -1) binary $NL_BIN"
+    ns_new pb-G pb-Gh
+    if ! nl_start pb-Gh; then log "# G FAILED: daemon did not start"; nl_cleanup; return; fi
+    SW_PIDS=("$NL_PID")
+    start_server pb-Gh 127.0.0.1
+    local gw
+    if nl network create --subnet 10.99.9.0/24 -o com.netloom.network.host_loopback=true nlgw1500 >/dev/null &&
+       gw=$(gw_plug nlgw1500 10.99.9.2); then
+        series G pb-G "$gw" tcp@1500 tcpR@1500
+        gw_counters before-udp64
+        series G pb-G "$gw" udp64
+        gw_counters after-udp64
+        series G pb-G "$gw" ping
+    else
+        log "# G FAILED: network nlgw1500"
+    fi
+    nl detach pb-g >/dev/null 2>&1
+    if nl network create --subnet 10.99.10.0/24 -o com.netloom.network.host_loopback=true \
+            -o com.docker.network.driver.mtu=65520 nlgw65520 >/dev/null &&
+       gw=$(gw_plug nlgw65520 10.99.10.2); then
+        series G pb-G "$gw" tcp@65520 tcpR@65520
+    else
+        log "# G FAILED: network nlgw65520"
+    fi
+    log "# G netloom stats after the runs: $(nl stats 2>&1 | tr -s ' \n' ' ' | head -c 600)"
+    stop_server
+    nl detach pb-g >/dev/null 2>&1
     SW_PIDS=()
     nl_cleanup
 }

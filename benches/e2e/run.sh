@@ -8,19 +8,25 @@
 # 1. builds netloom (`cargo build --release -p netloom`, as $SUDO_USER when run through sudo);
 # 2. runs benches/e2e/peers.sh (a verbatim copy of the project's shared /work/shared/bench/peers.sh;
 #    PEERS_SH=path uses another copy) with PEERS_EXTRA=benches/e2e/netloom-topo.sh, which adds
-#    topology N (two namespaces on a netloom network, daemon in its own netns) after the peers
-#    A veth, B kernel bridge, C vde_switch, D slirp4netns, E pasta - same helpers, same table;
-# 3. prints peers.sh's table, then every netloom figure as a ratio to each peer of the same run,
-#    the daemon's CPU per Gbit/s, and the targets of the benchmark issue (met / missed by how much).
+#    topology N (two namespaces on a netloom network, daemon in its own netns) and topology G
+#    (a namespace -> netloom's gateway (NAT) -> 127.0.0.1 of the daemon's netns, the path of D
+#    and E) after the peers A veth, B kernel bridge, C vde_switch, D slirp4netns, E pasta - same
+#    helpers, same table;
+# 3. prints peers.sh's table, then every netloom figure as a ratio to each peer of the same run
+#    (N against A..E, G against D and E), the daemon's CPU per Gbit/s, and the targets of the
+#    benchmark issue (met / missed by how much).
 #
 # Knobs: everything peers.sh takes (RUNS TCP_T UDP_T PINGS PORT TOPOS QUIET_PCT FOREIGN_MAX ...);
-# TOPOS defaults to "A B C D E" here (E2, pasta's splice path, is not comparable to an L2 switch).
+# TOPOS defaults to "A B C D E" here (E2, pasta's splice path, is not comparable to an L2 switch;
+# add E1500 for pasta at MTU 1500, the only pasta figure for G's tcp@1500).
+# NL_TOPOS="N G" (default) which netloom topologies run, e.g. NL_TOPOS=G TOPOS="D E E1500".
 # RAW=/tmp/netloom-e2e-raw.txt (every run), OUT=/tmp/netloom-e2e-results.txt (what is printed).
 # NO_BUILD=1 skips the build (uses target/release/netloom or NL_BIN).
 #
 # Safety (inherited from peers.sh): all traffic stays inside namespaces named pb-* that the run
 # creates (10.99.x.0/24, slirp's 10.0.2.0/24, loopback inside them); the root namespace is never
-# touched; the netloom daemon runs under `unshare -n` with a temporary socket and data root; every
+# touched; the netloom daemon runs under `unshare -n` (N) or in the sandbox "host" namespace pb-Gh
+# (G) with a temporary socket and data root; every
 # iperf3/ping is bounded by `timeout`; everything is removed on exit or failure (EXIT trap).
 # Not part of the test suite: nothing calls this but a person.
 set -euo pipefail
@@ -68,7 +74,7 @@ for line in open(sys.argv[1]):
     kv = dict(x.split('=', 1) for x in line.split()[1:] if '=' in x)
     runs.setdefault((kv['topo'], kv['test']), []).append(kv)
 
-FIELD = {'tcp': 'gbps', 'udp64': 'kpps', 'ping': 'avg_us'}
+FIELD = {'tcp': 'gbps', 'tcpR': 'gbps', 'udp64': 'kpps', 'ping': 'avg_us'}
 def med(topo, test, field=None):
     field = field or FIELD[test.split('@')[0]]
     v = [float(r[field]) for r in runs.get((topo, test), []) if r.get(field, '-') not in ('-', '')]
@@ -118,7 +124,66 @@ target('TCP MTU 65520 >= 0.9x kernel bridge', 'N', 'tcp@65520', 'B', '>=', 0.9)
 target('TCP MTU 1500  >= 10x vde_switch', 'N', 'tcp@1500', 'C', '>=', 10)
 target('ping RTT      <= 1.5x kernel bridge', 'N', 'ping', 'B', '<=', 1.5)
 target('UDP 64 B rate >= 0.8x kernel bridge', 'N', 'udp64', 'B', '>=', 0.8)
-print('  NAT, published ports, DNS                  not measured (NAT/publishing not implemented)')
+print('  published ports, DNS                        not measured here (DNS: benches/e2e/dns.sh)')
+
+# ---- G: netloom's gateway (NAT) -> host loopback, against slirp4netns (D) and pasta (E) --------
+if not any(k[0] == 'G' for k in runs):
+    print(); print('# G (gateway/NAT) not run'); sys.exit(0)
+print()
+print('# G: netloom gateway (NAT) -> host 127.0.0.1 vs slirp4netns (D) and pasta (E), same run')
+print('# ratio = netloom / peer; TCP, UDP: >1 = netloom faster; ping, CPU/Gbit: <1 = netloom better')
+print('# (pasta runs at MTU 65520 unless TOPOS has E1500; slirp4netns has no tcpR@1500)')
+GT = [('tcp@1500', 'TCP 1500 ns->host', 'Gbit/s'), ('tcpR@1500', 'TCP 1500 host->ns', 'Gbit/s'),
+      ('tcp@65520', 'TCP 65520 ns->host', 'Gbit/s'), ('tcpR@65520', 'TCP 65520 host->ns', 'Gbit/s'),
+      ('udp64', 'UDP 64 B rate', 'kpps'), ('ping', 'ping gateway RTT', 'us')]
+hdr = '%-19s %12s %12s %8s %12s %8s' % ('test', 'netloom G', 'slirp4netns', 'G/D', 'pasta', 'G/E')
+print(hdr); print('-' * len(hdr))
+def f(v, unit):
+    return '-' if v is None else ('%.3g %s' % (v, unit) if unit != 'us' else '%.0f us' % v)
+def suspect(topo, test):
+    """a TCP figure whose runs retransmitted > 1000 segments (median): the peer misbehaved"""
+    r = med(topo, test, 'retr') if test.startswith('tcp') else None
+    return r is not None and r > 1000
+notes = []
+for test, label, unit in GT:
+    g, d, e = med('G', test), med('D', test), med('E', test)
+    rd = '%.2fx' % (g / d) if g and d else '-'
+    re_ = '%.2fx' % (g / e) if g and e else '-'
+    for topo in 'GDE':
+        if suspect(topo, test):
+            notes.append('  * %s %s: median %d retransmits per run - that figure says little' % (topo, test, med(topo, test, 'retr')))
+    star = lambda topo: '*' if suspect(topo, test) else ''
+    print('%-19s %12s %12s %8s %12s %8s' % (label, f(g, unit) + star('G'), f(d, unit) + star('D'), rd,
+                                          f(e, unit) + star('E'), re_))
+for n in notes:
+    print(n)
+print()
+print('# CPU of the proxy process per Gbit/s (% of one core per Gbit/s, median of runs)')
+hdr = '%-19s %10s %12s %8s %10s %8s' % ('test', 'netloom G', 'slirp4netns', 'G/D', 'pasta', 'G/E')
+print(hdr); print('-' * len(hdr))
+c = lambda v: '-' if v is None else '%.1f' % v
+for test, label, _ in GT[:4]:
+    g, d, e = cpu_per_gbit('G', test), cpu_per_gbit('D', test), cpu_per_gbit('E', test)
+    print('%-19s %10s %12s %8s %10s %8s' % (label, c(g), c(d), '%.2fx' % (g / d) if g and d else '-',
+                                          c(e), '%.2fx' % (g / e) if g and e else '-'))
+print()
+print('# target (benchmark issue): "pasta is the peer to beat" - G >= 1x pasta (ping, CPU: <= 1x)')
+def beat(label, n, p, higher_better):
+    if n is None or p is None:
+        print('  %-40s   not measured' % label); return
+    r = n / p
+    ok = r >= 1 if higher_better else r <= 1
+    if higher_better:
+        how = '%.0f%% ahead' % ((r - 1) * 100) if ok else 'missed by %.0f%%' % ((1 - r) * 100)
+    else:
+        how = '%.0f%% lower' % ((1 - r) * 100) if ok else 'missed: %.2fx of pasta' % r
+    print('  %-40s %6.2fx  %s  (%s)%s' % (label, r, 'MET' if ok else 'MISSED', how, note))
+for test, label, _ in GT:
+    note = '  * pasta suspect, see above' if suspect('E', test) else ''
+    beat('%s vs pasta' % label, med('G', test), med('E', test), test != 'ping')
+for test, label, _ in GT[:4]:
+    note = '  * pasta suspect, see above' if suspect('E', test) else ''
+    beat('CPU/Gbit %s vs pasta' % label, cpu_per_gbit('G', test), cpu_per_gbit('E', test), False)
 PY
     echo "raw runs: $RAW"
 } | tee "$OUT"
