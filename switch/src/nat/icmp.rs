@@ -551,35 +551,18 @@ async fn ping_task(
     events: mpsc::Sender<Event>,
     cancel: CancellationToken,
 ) {
-    let mut buf = vec![0; recv_len];
-    loop {
-        let n = tokio::select! {
-            biased;
-            () = cancel.cancelled() => return,
-            r = socket.recv(&mut buf) => match r {
-                Ok(n) => n,
-                Err(e) if icmp_reported(&e) => continue,
-                Err(e) => {
-                    debug!(error = %e, "ping socket stopped receiving");
-                    return;
-                }
-            },
-        };
-        let Ok(icmp) = Icmpv4Slice::from_slice(&buf[..n]) else {
-            continue;
-        };
+    let parse = move |packet: &[u8]| {
+        let icmp = Icmpv4Slice::from_slice(packet).ok()?;
         let Icmpv4Type::EchoReply(echo) = icmp.icmp_type() else {
-            continue;
+            return None;
         };
-        let event = IcmpEvent::Reply {
+        Some(IcmpEvent::Reply {
             flow,
             seq: echo.seq,
             data: icmp.payload().to_vec(),
-        };
-        if !report(&events, &cancel, event).await {
-            return;
-        }
-    }
+        })
+    };
+    receive(socket, recv_len, events, cancel, parse, "ping socket").await;
 }
 
 /// The raw socket's receive side: every ICMP packet of the namespace, IP header first; only
@@ -591,6 +574,26 @@ async fn raw_task(
     events: mpsc::Sender<Event>,
     cancel: CancellationToken,
 ) {
+    receive(
+        socket,
+        recv_len,
+        events,
+        cancel,
+        raw_reply,
+        "raw ICMP socket",
+    )
+    .await;
+}
+
+/// Reads `socket` until cancelled or broken, reporting what `parse` makes of each packet.
+async fn receive(
+    socket: Arc<UdpSocket>,
+    recv_len: usize,
+    events: mpsc::Sender<Event>,
+    cancel: CancellationToken,
+    parse: impl Fn(&[u8]) -> Option<IcmpEvent>,
+    what: &'static str,
+) {
     let mut buf = vec![0; recv_len];
     loop {
         let n = tokio::select! {
@@ -600,12 +603,12 @@ async fn raw_task(
                 Ok(n) => n,
                 Err(e) if icmp_reported(&e) => continue,
                 Err(e) => {
-                    warn!(error = %e, "raw ICMP socket stopped receiving");
+                    warn!(socket = what, error = %e, "ICMP socket stopped receiving");
                     return;
                 }
             },
         };
-        let Some(event) = raw_reply(&buf[..n]) else {
+        let Some(event) = parse(&buf[..n]) else {
             continue;
         };
         if !report(&events, &cancel, event).await {
@@ -615,7 +618,7 @@ async fn raw_task(
 }
 
 /// The echo reply in an IPv4 packet read from the raw socket, if it is one.
-fn raw_reply(packet: &[u8]) -> Option<IcmpEvent> {
+pub(super) fn raw_reply(packet: &[u8]) -> Option<IcmpEvent> {
     let ip = Ipv4Slice::from_slice(packet).ok()?;
     if ip.is_payload_fragmented() || ip.header().protocol().0 != PROTO_ICMP {
         return None;
