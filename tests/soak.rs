@@ -59,17 +59,23 @@ fn echo_once(pid: u32, target: SocketAddr, len: usize) -> Result<(), String> {
             let mut w = s.try_clone().unwrap();
             let data = data.clone();
             std::thread::spawn(move || {
-                let _ = w.write_all(&data);
-                let _ = w.shutdown(std::net::Shutdown::Write);
+                w.write_all(&data)
+                    .and_then(|()| w.shutdown(std::net::Shutdown::Write))
             })
         };
         let mut back = Vec::with_capacity(len);
-        s.read_to_end(&mut back)
-            .map_err(|e| format!("read from {target}: {e}"))?;
-        writer.join().unwrap();
+        let read = s.read_to_end(&mut back);
+        let wrote = writer.join().unwrap();
+        let local = s
+            .local_addr()
+            .map_or_else(|e| e.to_string(), |a| a.to_string());
+        if let Err(e) = wrote {
+            return Err(format!("write {local} -> {target}: {e} (read: {read:?})"));
+        }
+        read.map_err(|e| format!("read {local} <- {target}: {e}"))?;
         if back != data {
             return Err(format!(
-                "{target}: {} bytes back, not the {len} sent",
+                "{local} -> {target}: {} bytes back, not the {len} sent",
                 back.len()
             ));
         }
@@ -277,6 +283,19 @@ fn soak_mixed_load_keeps_memory_and_descriptors_flat() {
     east_server.join().unwrap();
     out_server.join().unwrap();
     let failures = failures.lock().unwrap();
+    if !failures.is_empty() {
+        // What the data plane said (container churn fills the rest of the log).
+        let log = d.log_text();
+        let notable: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("WARN") || l.contains("ERROR") || l.contains("nat"))
+            .collect();
+        let from = notable.len().saturating_sub(60);
+        eprintln!(
+            "daemon log, warnings and NAT lines:\n{}",
+            notable[from..].join("\n")
+        );
+    }
     assert!(
         failures.is_empty(),
         "{} failures, first: {:?}",
@@ -294,16 +313,22 @@ fn soak_mixed_load_keeps_memory_and_descriptors_flat() {
         "soak: {secs} s, {} operations, footprint (RSS KiB, fds) over time: {samples:?}",
         ops.load(Ordering::Relaxed)
     );
-    assert!(after.len() >= 2, "too short to judge: {samples:?}");
-    let (rss0, fds0) = after[0];
-    for (rss, fds) in &after {
-        assert!(
-            *rss as f64 <= rss0 as f64 * 1.10 + 1024.0,
-            "RSS grew from {rss0} KiB to {rss} KiB after the warm-up: {samples:?}"
-        );
-        assert!(
-            *fds as f64 <= fds0 as f64 * 1.10 + 4.0,
-            "open descriptors grew from {fds0} to {fds}: {samples:?}"
-        );
-    }
+    // Flat: the mean of the last third of the samples after the warm-up is within 10 % of
+    // the mean of the first third (single samples swing with the connections in flight).
+    assert!(after.len() >= 3, "too short to judge: {samples:?}");
+    let third = after.len() / 3;
+    let mean = |xs: &[(u64, u64)], f: fn(&(u64, u64)) -> u64| {
+        xs.iter().map(f).sum::<u64>() as f64 / xs.len() as f64
+    };
+    let (early, late) = (&after[..third], &after[after.len() - third..]);
+    let (rss0, rss1) = (mean(early, |s| s.0), mean(late, |s| s.0));
+    let (fds0, fds1) = (mean(early, |s| s.1), mean(late, |s| s.1));
+    assert!(
+        rss1 <= rss0 * 1.10,
+        "RSS grew from {rss0:.0} KiB to {rss1:.0} KiB after the warm-up: {samples:?}"
+    );
+    assert!(
+        fds1 <= fds0 * 1.10 + 2.0,
+        "open descriptors grew from {fds0:.1} to {fds1:.1} on average: {samples:?}"
+    );
 }
