@@ -32,6 +32,8 @@
 
 mod counters;
 mod forward;
+#[doc(hidden)]
+pub mod fuzzing;
 mod message;
 mod records;
 mod server;

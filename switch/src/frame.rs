@@ -56,6 +56,9 @@ pub const MAX_FRAME_LEN: usize = ETHERNET_HEADER_LEN + 40 + u16::MAX as usize;
 /// [`FrameView::parse_vnet`] reject what does not fit as [`FrameError::Oversize`].
 pub const MAX_READ_LEN: usize = VNET_HDR_LEN + MAX_FRAME_LEN;
 
+/// `GSO_BY_FRAGS` (include/linux/netdevice.h): a `gso_size` that means "segment along the
+/// fragment list", never a segment size; tun refuses it in a virtio-net header.
+const GSO_BY_FRAGS: u16 = 0xffff;
 /// The offset of the checksum field in a TCP header (RFC 9293, section 3.1).
 const TCP_CHECKSUM_OFFSET: u16 = 16;
 /// The fixed IPv6 header length (RFC 8200, section 3).
@@ -198,6 +201,11 @@ pub enum VnetError {
     /// A super-frame with `gso_size` 0, which would never end.
     #[error("GSO with a segment size of 0")]
     ZeroGsoSize,
+    /// A super-frame with `gso_size` 0xffff, the kernel's `GSO_BY_FRAGS` marker, which no TCP
+    /// segmentation request carries: `virtio_net_hdr_to_skb` refuses it, so every port the frame
+    /// were forwarded to would refuse the write.
+    #[error("GSO with the GSO_BY_FRAGS segment size")]
+    GsoByFrags,
     /// `hdr_len` longer than the frame.
     #[error("header length {hdr_len} exceeds the {frame_len}-byte frame")]
     HdrLenPastFrame {
@@ -255,6 +263,7 @@ impl Offload {
             None => None,
             Some(_) if csum.is_none() => return Err(VnetError::GsoWithoutChecksum),
             Some(_) if size == 0 => return Err(VnetError::ZeroGsoSize),
+            Some(_) if size == GSO_BY_FRAGS => return Err(VnetError::GsoByFrags),
             Some(kind) => Some(Gso { kind, size, ecn }),
         };
         Ok(Offload {
@@ -907,6 +916,7 @@ mod tests {
     #[case::ecn_alone([0, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], VnetError::EcnWithoutGso)]
     #[case::gso_no_csum([0, 1, 0, 0, 0xa8, 5, 0, 0, 0, 0, 0, 0], VnetError::GsoWithoutChecksum)]
     #[case::gso_size_0([1, 1, 0, 0, 0, 0, 34, 0, 16, 0, 0, 0], VnetError::ZeroGsoSize)]
+    #[case::gso_by_frags([1, 1, 0, 0, 0xff, 0xff, 34, 0, 16, 0, 0, 0], VnetError::GsoByFrags)]
     fn bad_vnet_headers(#[case] bytes: [u8; 12], #[case] expected: VnetError) {
         assert_eq!(Offload::parse(&bytes), Err(expected));
         let mut buf = bytes.to_vec();

@@ -27,6 +27,8 @@ mod counters;
 mod domain;
 pub mod forward;
 pub mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 mod gateway;
 mod gso;
 mod handle;

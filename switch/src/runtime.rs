@@ -582,3 +582,6 @@ pub enum PortError {
     #[error("the bridge refused the port")]
     Bridge(#[source] BridgeError),
 }
+
+#[cfg(test)]
+mod tests;

@@ -3,6 +3,8 @@
 
 pub mod containers;
 pub mod filters;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod types;
 
 use std::fmt;

@@ -19,6 +19,7 @@
 //!   [`Timeouts::udp_replied`] (180 s) of idleness, like Linux conntrack;
 //! - ICMP echo: [`Timeouts::icmp`] (30 s).
 
+pub(crate) mod fuzz;
 pub(crate) mod icmp;
 pub(crate) mod tcp;
 pub(crate) mod udp;
