@@ -35,19 +35,33 @@ impl Rng {
     }
 }
 
-/// `netloom ARGS` against `socket`: (exit code, stdout). Failures are expected while the
-/// daemon is being killed; the workload only needs to keep going.
-fn cli(socket: &Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(netloom_bin())
+/// `netloom ARGS` against `socket`: its exit code. Failures are expected while the daemon is
+/// being killed; the workload only needs to keep going. A client that has not finished after
+/// 15 s is killed and counted as failed (a CLI stuck after its daemon died is a client bug,
+/// but it must not hang this test).
+fn cli(socket: &Path, args: &[&str]) -> i32 {
+    let mut child = Command::new(netloom_bin())
         .arg("-H")
         .arg(format!("unix://{}", socket.display()))
         .args(args)
-        .output()
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
         .expect("run netloom");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for netloom") {
+            return status.code().unwrap_or(-1);
+        }
+        if Instant::now() > deadline {
+            eprintln!("netloom {args:?} did not finish within 15 s; killed");
+            let _ = child.kill();
+            let _ = child.wait();
+            return -1;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// Random operations until `stop`: every kind of change the daemon persists.
@@ -86,8 +100,7 @@ fn workload(socket: PathBuf, seed: u64, stop: Arc<AtomicBool>) -> usize {
             _ => vec!["network".into(), "disconnect".into(), net, name],
         };
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (code, _) = cli(&socket, &args);
-        if code == 0 {
+        if cli(&socket, &args) == 0 {
             done += 1;
         }
     }
