@@ -17,9 +17,8 @@
 //! identifier, sequence number and data (RFC 792 echo reply). Flows expire after
 //! [`super::Timeouts::icmp`] without a request or reply.
 
-use std::cmp::Reverse;
+use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
-use std::collections::{BinaryHeap, HashMap};
 use std::hash::BuildHasher;
 use std::io::{self, ErrorKind};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -36,6 +35,7 @@ use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::{debug, warn};
 
+use super::timers::LazyTimers;
 use super::udp::Out;
 use super::{Ctx, Event, Ingress, NatConfig, Route};
 use crate::counters::DropReason;
@@ -164,7 +164,7 @@ pub(crate) struct IcmpNat {
     /// Raw-socket flows by their identifier on the wire.
     idents: HashMap<u16, Key>,
     per_container: HashMap<Ipv4Addr, usize>,
-    timers: BinaryHeap<Reverse<(Instant, EchoId)>>,
+    timers: LazyTimers<EchoId>,
     next_id: u64,
     /// State of the generator of raw identifiers (xorshift64, randomly seeded): identifiers
     /// hard to guess and unlikely to collide with other domains' or programs' echo traffic.
@@ -183,7 +183,7 @@ impl IcmpNat {
             ids: HashMap::new(),
             idents: HashMap::new(),
             per_container: HashMap::new(),
-            timers: BinaryHeap::new(),
+            timers: LazyTimers::default(),
             next_id: 0,
             rng: RandomState::new().hash_one(config.gateway.ip) | 1,
             recv_len: usize::from(config.mtu) + RECV_SLACK,
@@ -342,7 +342,7 @@ impl IcmpNat {
         );
         self.ids.insert(id, key);
         *self.per_container.entry(key.0).or_default() += 1;
-        self.timers.push(Reverse((deadline, id)));
+        self.timers.push(deadline, id);
         self.update_gauge(ctx);
         Ok(())
     }
@@ -427,25 +427,15 @@ impl IcmpNat {
 
     /// Runs timers; returns when it must run next.
     pub(crate) fn poll(&mut self, ctx: &Ctx<'_>) -> Option<Instant> {
-        let mut expired = false;
-        while let Some(&Reverse((at, id))) = self.timers.peek() {
-            let Some(flow) = self.ids.get(&id).and_then(|key| self.flows.get(key)) else {
-                self.timers.pop();
-                continue;
-            };
-            if flow.deadline > at {
-                // Refreshed since this entry was pushed.
-                let deadline = flow.deadline;
-                self.timers.pop();
-                self.timers.push(Reverse((deadline, id)));
-                continue;
-            }
-            if at > ctx.now {
-                break;
-            }
-            self.timers.pop();
+        let (ids, flows) = (&self.ids, &self.flows);
+        let (due, next) = self.timers.expire(ctx.now, |id| {
+            ids.get(&id)
+                .and_then(|key| flows.get(key))
+                .map(|f| f.deadline)
+        });
+        let expired = !due.is_empty();
+        for id in due {
             self.remove(id);
-            expired = true;
         }
         if expired {
             self.update_gauge(ctx);
@@ -455,7 +445,7 @@ impl IcmpNat {
                 self.backend = Backend::Untried;
             }
         }
-        self.timers.peek().map(|&Reverse((at, _))| at)
+        next
     }
 
     fn remove(&mut self, id: EchoId) {

@@ -22,6 +22,7 @@
 pub(crate) mod fuzz;
 pub(crate) mod icmp;
 pub(crate) mod tcp;
+mod timers;
 pub(crate) mod udp;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};

@@ -26,8 +26,7 @@
 //! and so would drop the first datagram of every new flow. A would-block from the kernel
 //! itself (a full send buffer) is dropped and counted, never waited for.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::io::{self, ErrorKind};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::ops::RangeInclusive;
@@ -44,6 +43,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::{debug, warn};
 
 use super::icmp::{self, Unreachable};
+use super::timers::LazyTimers;
 use super::{Ctx, Event, HEADROOM, Ingress, NatConfig, Proto, PublishId, Route};
 use crate::counters::DropReason;
 use crate::forward::PortId;
@@ -147,7 +147,7 @@ pub(crate) struct UdpNat {
     masked: HashSet<u16>,
     next_masked: u16,
     /// Flow deadlines, earliest first; entries may be stale (see the module documentation).
-    timers: BinaryHeap<Reverse<(Instant, FlowId)>>,
+    timers: LazyTimers<FlowId>,
     next_id: u64,
     /// Scratch buffers: the transport message being built and the packet being sent.
     transport: Vec<u8>,
@@ -256,7 +256,7 @@ impl UdpNat {
             );
             self.flows.insert(id, FlowRef::Out(key));
             *self.per_container.entry(*src.ip()).or_default() += 1;
-            self.timers.push(Reverse((deadline, id)));
+            self.timers.push(deadline, id);
             self.update_gauge(ctx);
         }
         let flow = self.out.get_mut(&key).expect("inserted above");
@@ -386,7 +386,7 @@ impl UdpNat {
                 );
                 self.clients.insert((sock, client), key);
                 self.flows.insert(id, FlowRef::In(key));
-                self.timers.push(Reverse((deadline, id)));
+                self.timers.push(deadline, id);
                 if let Some(p) = self.published.get_mut(&sock) {
                     p.flows += 1;
                 }
@@ -450,38 +450,25 @@ impl UdpNat {
 
     /// Runs timers; returns when it must run next.
     pub(crate) fn poll(&mut self, ctx: &Ctx<'_>) -> Option<Instant> {
-        let mut expired = false;
-        while let Some(&Reverse((at, id))) = self.timers.peek() {
-            let deadline = match self.flows.get(&id) {
-                None => {
-                    self.timers.pop();
-                    continue;
-                }
-                Some(FlowRef::Out(key)) => self.out.get(key).map(|f| f.deadline),
-                Some(FlowRef::In(key)) => self.inbound.get(key).map(|f| f.deadline),
+        let (flows, out, inbound) = (&mut self.flows, &self.out, &self.inbound);
+        let (due, next) = self.timers.expire(ctx.now, |id| {
+            let deadline = match flows.get(&id)? {
+                FlowRef::Out(key) => out.get(key).map(|f| f.deadline),
+                FlowRef::In(key) => inbound.get(key).map(|f| f.deadline),
             };
-            let Some(deadline) = deadline else {
-                self.timers.pop();
-                self.flows.remove(&id);
-                continue;
-            };
-            if deadline > at {
-                // Refreshed since this entry was pushed.
-                self.timers.pop();
-                self.timers.push(Reverse((deadline, id)));
-                continue;
+            if deadline.is_none() {
+                flows.remove(&id);
             }
-            if at > ctx.now {
-                break;
-            }
-            self.timers.pop();
+            deadline
+        });
+        let expired = !due.is_empty();
+        for id in due {
             self.remove(id);
-            expired = true;
         }
         if expired {
             self.update_gauge(ctx);
         }
-        self.timers.peek().map(|&Reverse((at, _))| at)
+        next
     }
 
     /// Serves a published port's socket until [`Self::unpublish`].
