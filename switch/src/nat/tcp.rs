@@ -77,6 +77,9 @@ const CREDITS: usize = 4;
 /// Chunks queued toward a host socket before the gateway stops dequeuing from smoltcp.
 const TO_HOST_QUEUE: usize = 8;
 
+/// Chunk buffers a domain keeps for reuse (4 MiB at most).
+const POOL_CHUNKS: usize = 64;
+
 /// The MSS the gateway's stack is told the container accepts; the real one is applied by the
 /// container's kernel when it takes the GSO super-frame apart (or not at all when it delivers
 /// it locally). 65000 bytes of IP packet leave room for the headers of the tap's frame.
@@ -155,6 +158,36 @@ enum ToHost {
     Data(Vec<u8>),
     /// The container closed its sending half: `shutdown(Write)`.
     Fin,
+}
+
+/// The chunk buffers that travel between the gateway task and the flow tasks: taken by whoever
+/// fills one (a flow task reading its host socket, the gateway reading smoltcp), given back by
+/// whoever empties it, so carrying bytes allocates nothing once the pool is warm. The lock is
+/// held for a push or a pop, never across I/O.
+#[derive(Debug, Default)]
+pub(crate) struct ChunkPool(std::sync::Mutex<Vec<Vec<u8>>>);
+
+impl ChunkPool {
+    /// An empty buffer with room for a whole chunk.
+    fn take(&self) -> Vec<u8> {
+        self.0
+            .lock()
+            .expect("chunk pool lock poisoned")
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(CHUNK))
+    }
+
+    /// Keeps `buf` for the next [`Self::take`], unless the pool is full.
+    fn give(&self, mut buf: Vec<u8>) {
+        if buf.capacity() < CHUNK {
+            return;
+        }
+        buf.clear();
+        let mut pool = self.0.lock().expect("chunk pool lock poisoned");
+        if pool.len() < POOL_CHUNKS {
+            pool.push(buf);
+        }
+    }
 }
 
 /// State shared between the gateway task and one flow task.
@@ -278,6 +311,8 @@ pub(crate) struct TcpNat {
     scratch: Vec<u8>,
     /// Flows found finished by the last poll.
     done: Vec<FlowId>,
+    /// Chunk buffers shared with the flow tasks.
+    pool: Arc<ChunkPool>,
     /// smoltcp's clock starts here.
     epoch: Instant,
     mtu: usize,
@@ -530,6 +565,7 @@ impl TcpNat {
             tx,
             scratch: Vec::new(),
             done: Vec::new(),
+            pool: Arc::new(ChunkPool::default()),
             epoch,
             mtu: usize::from(config.mtu),
         }
@@ -684,6 +720,7 @@ impl TcpNat {
             shared: shared.clone(),
             cancel: cancel.clone(),
             connect_timeout: ctx.config.timeouts.tcp_transitory,
+            pool: self.pool.clone(),
         }));
         self.flows.insert(
             id,
@@ -903,7 +940,7 @@ impl TcpNat {
     }
 
     /// Moves data between smoltcp and a flow task and closes what the other side closed.
-    fn service(flow: &mut Flow, socket: &mut tcp::Socket<'_>, timeout: Duration) {
+    fn service(flow: &mut Flow, socket: &mut tcp::Socket<'_>, timeout: Duration, pool: &ChunkPool) {
         if flow.aborted {
             return;
         }
@@ -917,7 +954,9 @@ impl TcpNat {
             if chunk.sent < chunk.data.len() {
                 break;
             }
-            flow.inbox.pop_front();
+            if let Some(done) = flow.inbox.pop_front() {
+                pool.give(done.data);
+            }
             flow.shared.credits.add_permits(1);
         }
         // RFC 9293 section 3.10.4: CLOSE once everything the host sent is queued.
@@ -941,13 +980,17 @@ impl TcpNat {
                     break;
                 }
             };
-            let chunk = socket.recv(|buf| {
+            let mut chunk = pool.take();
+            let taken = socket.recv(|buf| {
                 let n = buf.len().min(CHUNK);
-                (n, buf[..n].to_vec())
+                chunk.extend_from_slice(&buf[..n]);
+                (n, ())
             });
-            match chunk {
-                Ok(chunk) if !chunk.is_empty() => permit.send(ToHost::Data(chunk)),
-                _ => break,
+            if taken.is_ok() && !chunk.is_empty() {
+                permit.send(ToHost::Data(chunk));
+            } else {
+                pool.give(chunk);
+                break;
             }
         }
         let state = socket.state();
@@ -1022,7 +1065,12 @@ impl TcpNat {
         let timeout = ctx.config.timeouts.tcp_transitory;
         for flow in self.flows.values_mut() {
             if let Some(h) = flow.socket {
-                Self::service(flow, self.sockets.get_mut::<tcp::Socket<'_>>(h), timeout);
+                Self::service(
+                    flow,
+                    self.sockets.get_mut::<tcp::Socket<'_>>(h),
+                    timeout,
+                    &self.pool,
+                );
             }
         }
         let now = self.smol_now(ctx.now);
@@ -1177,6 +1225,7 @@ struct FlowTask {
     shared: Arc<FlowShared>,
     cancel: CancellationToken,
     connect_timeout: Duration,
+    pool: Arc<ChunkPool>,
 }
 
 /// Owns one host socket: connects it (outbound), then shuttles bytes until both directions
@@ -1190,6 +1239,7 @@ async fn flow_task(task: FlowTask) {
         shared,
         cancel,
         connect_timeout,
+        pool,
     } = task;
     let mut stream = match start {
         Start::Accepted(stream) => stream,
@@ -1220,21 +1270,19 @@ async fn flow_task(task: FlowTask) {
     let outcome = {
         let (mut rd, mut wr) = stream.split();
         let up = async {
-            let mut buf = vec![0u8; CHUNK];
             loop {
                 match shared.credits.acquire().await {
                     Ok(permit) => permit.forget(),
                     Err(_) => return Err(()),
                 }
-                let event = match rd.read(&mut buf).await {
+                // Reads into the buffer's spare capacity (one chunk): no zeroing, no copy.
+                let mut data = pool.take();
+                let event = match rd.read_buf(&mut data).await {
                     Ok(0) => {
                         let _ = events.send(Event::Tcp(TcpEvent::Eof { flow: id })).await;
                         return Ok(());
                     }
-                    Ok(n) => TcpEvent::Data {
-                        flow: id,
-                        data: buf[..n].to_vec(),
-                    },
+                    Ok(_) => TcpEvent::Data { flow: id, data },
                     Err(_) => return Err(()),
                 };
                 events.send(Event::Tcp(event)).await.map_err(|_| ())?;
@@ -1247,7 +1295,10 @@ async fn flow_task(task: FlowTask) {
                     events.send(event).await.map_err(|_| ())?;
                 }
                 match msg {
-                    ToHost::Data(data) => wr.write_all(&data).await.map_err(|_| ())?,
+                    ToHost::Data(data) => {
+                        wr.write_all(&data).await.map_err(|_| ())?;
+                        pool.give(data);
+                    }
                     ToHost::Fin => wr.shutdown().await.map_err(|_| ())?,
                 }
             }

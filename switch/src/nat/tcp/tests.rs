@@ -975,6 +975,72 @@ async fn bulk_upload_with_a_slow_host_reader_and_super_frames() {
     run_until(&mut h, &mut c, |h, _| h.flows() == 0).await;
 }
 
+/// The container's window update after a zero window is lost (a full TAP queue, say): the
+/// gateway must probe the window (RFC 9293 section 3.8.6.1) instead of waiting forever. This is
+/// the stall the soak test found with smoltcp 0.12, which had no zero-window probes.
+#[tokio::test]
+async fn a_lost_window_update_is_recovered_by_a_zero_window_probe() {
+    let (listener, port) = host_listener().await;
+    let mut h = Harness::new(true, 16);
+    let mut c = Container::new();
+    let s = c.socket();
+    // Every segment acknowledged at once (as Linux does when its window closes): nothing is
+    // in flight when the window is zero, so no retransmission can rescue the flow.
+    c.get(s).set_ack_delay(None);
+    c.connect(s, port, 49170);
+    let total = 1024 * 1024;
+    let body: Vec<u8> = (0..total).map(|i| (i % 249) as u8).collect();
+    let expected = body.clone();
+    let writer = tokio::spawn(async move {
+        let (mut host, _) = listener.accept().await.unwrap();
+        host.write_all(&body).await.unwrap();
+        host.shutdown().await.unwrap();
+        host
+    });
+    // The container does not read: its window closes.
+    run_until(&mut h, &mut c, |_, c| {
+        let sock = c.get(s);
+        sock.recv_queue() == sock.recv_capacity()
+    })
+    .await;
+    let mut got = Vec::new();
+    let mut drain = |c: &mut Container| {
+        let sock = c.get(s);
+        while sock.can_recv() {
+            sock.recv(|b| {
+                got.extend_from_slice(b);
+                (b.len(), ())
+            })
+            .unwrap();
+        }
+    };
+    // Its acknowledgement of everything, with a zero window, reaches the gateway.
+    for p in std::mem::take(&mut c.wire.tx) {
+        h.packet(&p);
+    }
+    assert!(h.sent().is_empty(), "nothing is sent into a zero window");
+    // It reads everything, and the window update it sends is lost.
+    drain(&mut c);
+    c.poll();
+    let lost = std::mem::take(&mut c.wire.tx);
+    assert!(!lost.is_empty(), "the container announced its open window");
+    eprintln!(
+        "lost {} packets: {:?}",
+        lost.len(),
+        lost.iter()
+            .filter_map(|p| tcp_of(p))
+            .map(|t| (t.seq, t.ack, t.payload.len()))
+            .collect::<Vec<_>>()
+    );
+    run_until(&mut h, &mut c, |_, c| {
+        drain(c);
+        !c.get(s).may_recv()
+    })
+    .await;
+    assert!(got == expected, "the whole body arrived after the probe");
+    let _host = writer.await.unwrap();
+}
+
 /// Rough throughput of the translator with an in-memory container (whose smoltcp stack costs
 /// as much again): `cargo test --release -p netloom-switch nat::tcp::tests::throughput --
 /// --ignored --nocapture`.
@@ -1084,4 +1150,25 @@ async fn throughput() {
         );
         host.abort();
     }
+}
+
+#[test]
+fn chunk_buffers_are_reused_and_the_pool_is_bounded() {
+    let pool = ChunkPool::default();
+    let mut a = pool.take();
+    assert!(a.is_empty() && a.capacity() >= CHUNK);
+    a.extend_from_slice(b"payload");
+    let ptr = a.as_ptr();
+    pool.give(a);
+    let b = pool.take();
+    assert!(b.is_empty(), "a reused buffer comes back empty");
+    assert_eq!(b.as_ptr(), ptr, "the same allocation is reused");
+    // Buffers too small to hold a chunk are not kept.
+    pool.give(Vec::with_capacity(16));
+    assert!(pool.0.lock().unwrap().is_empty());
+    // At most POOL_CHUNKS are kept.
+    for _ in 0..POOL_CHUNKS + 10 {
+        pool.give(Vec::with_capacity(CHUNK));
+    }
+    assert_eq!(pool.0.lock().unwrap().len(), POOL_CHUNKS);
 }
