@@ -31,6 +31,8 @@ pub struct Daemon {
     pub data_root: PathBuf,
     log: PathBuf,
     flags: Vec<String>,
+    /// Size of a tmpfs mounted on the data root in the daemon's own mount namespace.
+    tmpfs: Option<String>,
 }
 
 impl Daemon {
@@ -48,7 +50,26 @@ impl Daemon {
             data_root: dir.join("data"),
             log: dir.join("daemon.log"),
             flags: flags.iter().map(|f| f.to_string()).collect(),
+            tmpfs: None,
         };
+        d.spawn();
+        d
+    }
+
+    /// Starts a daemon whose data root is a tmpfs of `size` (e.g. `"4m"`) mounted in its own
+    /// mount namespace (gone with the process): a disk that can be filled. A restart gets an
+    /// empty one.
+    pub fn start_on_tmpfs(dir: &Path, size: &str) -> Daemon {
+        let mut d = Daemon {
+            child: None,
+            dir: dir.to_owned(),
+            socket: dir.join("netloom.sock"),
+            data_root: dir.join("data"),
+            log: dir.join("daemon.log"),
+            flags: Vec::new(),
+            tmpfs: Some(size.to_owned()),
+        };
+        std::fs::create_dir_all(&d.data_root).unwrap();
         d.spawn();
         d
     }
@@ -67,14 +88,31 @@ impl Daemon {
             .open(&self.log)
             .unwrap();
         // A fresh namespace has lo down; the host's is up, so bring it up as on a real host.
-        let child = Command::new("unshare")
-            .args([
+        let mut cmd = Command::new("unshare");
+        match &self.tmpfs {
+            None => cmd.args([
                 "-n",
                 "--",
                 "sh",
                 "-c",
                 "ip link set lo up && exec \"$0\" \"$@\"",
-            ])
+            ]),
+            Some(size) => cmd
+                .args([
+                    "-n",
+                    "-m",
+                    "--propagation",
+                    "private",
+                    "--",
+                    "sh",
+                    "-c",
+                    "mount -t tmpfs -o size=\"$NL_TMPFS_SIZE\" tmpfs \"$NL_TMPFS_DIR\" \
+                     && ip link set lo up && exec \"$0\" \"$@\"",
+                ])
+                .env("NL_TMPFS_SIZE", size)
+                .env("NL_TMPFS_DIR", &self.data_root),
+        };
+        let child = cmd
             .arg(netloom_bin())
             .arg("daemon")
             .arg("-H")

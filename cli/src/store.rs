@@ -15,7 +15,9 @@
 //! - `endpoints`: endpoint id → JSON [`EndpointRecord`]
 
 use std::net::Ipv4Addr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
@@ -53,6 +55,14 @@ pub enum StoreError {
     /// The commit did not reach the disk.
     #[error("cannot commit state: {0}")]
     Commit(#[from] redb::CommitError),
+    /// The database could not be opened again after an I/O error.
+    #[error(
+        "the state database {path} is unavailable after an I/O error; free disk space and restart the netloom daemon"
+    )]
+    Unavailable {
+        /// The file.
+        path: String,
+    },
     /// A stored record does not decode (a corrupt or foreign file).
     #[error("stored record {key} is unreadable: {source}")]
     Decode {
@@ -67,7 +77,23 @@ pub enum StoreError {
 /// The daemon's durable state.
 #[derive(Debug)]
 pub struct Store {
-    db: redb::Database,
+    path: PathBuf,
+    /// The open database; replaced by [`Store::recover`] after redb refuses to go on. `None`
+    /// only while a replacement failed.
+    db: Mutex<Option<Arc<redb::Database>>>,
+}
+
+/// How long [`Store::recover`] waits for the transactions still running on a database it
+/// replaces.
+const RECOVER_WAIT: Duration = Duration::from_secs(5);
+
+/// Whether redb refuses a transaction because an earlier one failed to reach the disk (a full
+/// disk, say): it then refuses every transaction until the database is opened again.
+fn is_previous_io(e: &redb::TransactionError) -> bool {
+    matches!(
+        e,
+        redb::TransactionError::Storage(redb::StorageError::PreviousIo)
+    )
 }
 
 /// Who holds an address: the key is the network, the value says why.
@@ -120,11 +146,11 @@ pub struct Snapshot {
 impl Store {
     /// Opens (creating when missing) the database file and makes sure every table exists.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let db = redb::Database::create(path).map_err(|source| StoreError::Open {
-            path: path.display().to_string(),
-            source,
-        })?;
-        let store = Store { db };
+        let db = Self::create(path)?;
+        let store = Store {
+            path: path.to_owned(),
+            db: Mutex::new(Some(Arc::new(db))),
+        };
         store.write(|tx| {
             tx.txn.open_table(NETWORKS)?;
             tx.txn.open_table(NETWORK_NAMES)?;
@@ -138,12 +164,93 @@ impl Store {
         Ok(store)
     }
 
+    fn create(path: &Path) -> Result<redb::Database, StoreError> {
+        redb::Database::create(path).map_err(|source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    /// The open database.
+    fn db(&self) -> Result<Arc<redb::Database>, StoreError> {
+        let slot = self.db.lock().expect("store lock poisoned");
+        slot.clone().ok_or_else(|| StoreError::Unavailable {
+            path: self.path.display().to_string(),
+        })
+    }
+
+    /// Opens the database again after redb refused `failed` for an earlier I/O error, once the
+    /// transactions still running on it are over (at most [`RECOVER_WAIT`]). What was committed
+    /// before the error is on disk; the failed transaction left nothing.
+    fn recover(&self, failed: Arc<redb::Database>) -> Result<(), StoreError> {
+        let mut slot = self.db.lock().expect("store lock poisoned");
+        let current = match slot.take() {
+            Some(db) if Arc::ptr_eq(&db, &failed) => db,
+            // Replaced already by another request.
+            other => {
+                *slot = other;
+                return Ok(());
+            }
+        };
+        drop(failed);
+        let deadline = Instant::now() + RECOVER_WAIT;
+        let mut current = current;
+        let old = loop {
+            match Arc::try_unwrap(current) {
+                Ok(db) => break db,
+                Err(still_used) if Instant::now() < deadline => {
+                    current = still_used;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(still_used) => {
+                    *slot = Some(still_used);
+                    return Err(StoreError::Unavailable {
+                        path: self.path.display().to_string(),
+                    });
+                }
+            }
+        };
+        // redb locks the file: the old handle must be closed before the new one opens.
+        drop(old);
+        tracing::warn!(
+            path = %self.path.display(),
+            "reopening the state database after an I/O error (a full disk?)"
+        );
+        *slot = Some(Arc::new(Self::create(&self.path)?));
+        Ok(())
+    }
+
+    /// Starts a write transaction, reopening the database first if an earlier I/O error made
+    /// redb refuse it.
+    fn begin_write(&self) -> Result<redb::WriteTransaction, StoreError> {
+        let db = self.db()?;
+        match db.begin_write() {
+            Err(e) if is_previous_io(&e) => {
+                self.recover(db)?;
+                Ok(self.db()?.begin_write()?)
+            }
+            r => Ok(r?),
+        }
+    }
+
+    /// Starts a read transaction, as [`Self::begin_write`].
+    fn begin_read(&self) -> Result<redb::ReadTransaction, StoreError> {
+        let db = self.db()?;
+        match db.begin_read() {
+            Err(e) if is_previous_io(&e) => {
+                self.recover(db)?;
+                Ok(self.db()?.begin_read()?)
+            }
+            r => Ok(r?),
+        }
+    }
+
     /// Runs `f` in one write transaction and commits it if `f` succeeds; on error nothing changes.
     pub fn write<T, E: From<StoreError>>(
         &self,
         f: impl FnOnce(&mut WriteTx) -> Result<T, E>,
     ) -> Result<T, E> {
-        let txn = self.db.begin_write().map_err(StoreError::from)?;
+        let txn = self.begin_write()?;
         let mut tx = WriteTx { txn };
         let out = f(&mut tx)?;
         tx.txn.commit().map_err(StoreError::from)?;
@@ -152,13 +259,13 @@ impl Store {
 
     /// All networks, in id order.
     pub fn networks(&self) -> Result<Vec<NetworkRecord>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         all(&txn.open_table(NETWORKS)?)
     }
 
     /// Everything, as of one moment.
     pub fn snapshot(&self) -> Result<Snapshot, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         Ok(Snapshot {
             networks: all(&txn.open_table(NETWORKS)?)?,
             containers: all(&txn.open_table(CONTAINERS)?)?,
@@ -171,7 +278,7 @@ impl Store {
     /// points nowhere, an endpoint of a missing container or network. An empty list means the
     /// state is consistent.
     pub fn check_consistency(&self) -> Result<Vec<String>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let networks: Vec<NetworkRecord> = all(&txn.open_table(NETWORKS)?)?;
         let containers: Vec<ContainerRecord> = all(&txn.open_table(CONTAINERS)?)?;
         let endpoints: Vec<EndpointRecord> = all(&txn.open_table(ENDPOINTS)?)?;
