@@ -23,7 +23,25 @@
 #                 detached and re-attached: tcp, tcpR.  Ping to the gateway is answered by the
 #                 port task (like slirp's 10.0.2.2), not carried to the host.  swCPU = the daemon.
 #
-# NL_TOPOS="N G" (default) picks which of the two run; peers.sh runs every EXTRA_TOPOS entry.
+#  P  netloom published port (outside -> container): the path pasta's splice (E2) measures the
+#     other way round.  The daemon runs in the sandbox "host" namespace pb-Ph (`ip netns exec
+#     pb-Ph netloom daemon ...`); the iperf3 server is a real netloom container on a bridge
+#     network: `netloom run -d --name pb-p-srv --network NET --ip X.2 -p PORT:PORT
+#     -p PORT:PORT/udp -- iperf3 -s -p PORT` (netloom makes its network namespace and TAP; `netloom
+#     attach` has no -p).  The client runs in pb-Ph and connects to 127.0.0.1:PORT: the daemon's
+#     published socket accepts it and its gateway carries it over smoltcp and the TAP to the
+#     container (the container sees the network's gateway as the peer).  tcp = client -> server,
+#     i.e. host -> container upload; tcpR = iperf3 -R, container -> host download.
+#     MTU 1500: network nlpub1500 (10.99.11.0/24): tcp, tcpR.  MTU 65520: network nlpub65520
+#     (10.99.12.0/24, -o com.docker.network.driver.mtu=65520), the container re-created: tcp, tcpR,
+#     udp64 (as E2), and tcp/tcpR to pb-Ph's non-loopback address 10.99.13.1 (a veth pair with both
+#     ends in pb-Ph, like pb-Eh's; the container then sees the real client address) as the tests
+#     tcp@65520ext / tcpR@65520ext.  The host side is loopback (MTU 65536) in every case.
+#     swCPU = the daemon (its threads; not the shim, not the iperf3 server - as pasta's swCPU
+#     excludes the servers).  The iperf3 server descends from the daemon, so peers.sh's foreign-
+#     load check counts it as ours.
+#
+# NL_TOPOS="N G P" (default) picks which of them run; peers.sh runs every EXTRA_TOPOS entry.
 #
 # Contract of peers.sh's extension point, followed here: topo_N uses ns_new, start_server /
 # stop_server, series, SW_PIDS, MYPIDS and log; namespaces are pb-* and appended to ALL_NS; the
@@ -34,10 +52,12 @@
 # Needs: NL_BIN, the netloom binary (run.sh sets it).
 
 NL_BIN=${NL_BIN:?NL_BIN must point at the netloom binary}
-ALL_NS="$ALL_NS pb-N1 pb-N2 pb-G pb-Gh"
-EXTRA_TOPOS="$EXTRA_TOPOS ${NL_TOPOS:-N G}"
+ALL_NS="$ALL_NS pb-N1 pb-N2 pb-G pb-Gh pb-Ph"
+EXTRA_TOPOS="$EXTRA_TOPOS ${NL_TOPOS:-N G P}"
 NL_DIR=""
 NL_PID=""
+NL_SHIM=""   # P: the container's shim (its process group holds the iperf3 server)
+NL_PUB=0     # P: a container may exist (remove it before the daemon stops)
 
 nl() { NETLOOM_HOST="unix://$NL_DIR/netloom.sock" timeout 30 "$NL_BIN" "$@"; }
 
@@ -53,10 +73,25 @@ nl_stop() {  # stop the daemon we started (by PID, only if it is still netloom),
         forget "$NL_PID"; NL_PID=""
     fi
 }
+pub_rm() {  # remove P's container (stops iperf3); fallback: SIGKILL the shim's process group by PID
+    [ "$NL_PUB" = 1 ] || [ -n "$NL_SHIM" ] || return 0
+    [ -n "$NL_PID" ] && nl rm -f pb-p-srv >/dev/null 2>&1
+    NL_PUB=0
+    [ -n "$NL_SHIM" ] || return 0
+    local i
+    for i in $(seq 1 30); do
+        grep -q '_shim' "/proc/$NL_SHIM/cmdline" 2>/dev/null || break; sleep 0.1
+    done
+    if [ "$(cat "/proc/$NL_SHIM/comm" 2>/dev/null)" = netloom ] && grep -q '_shim' "/proc/$NL_SHIM/cmdline" 2>/dev/null; then
+        kill -9 -- "-$NL_SHIM" 2>/dev/null
+    fi
+    NL_SHIM=""
+}
 nl_cleanup() {
+    pub_rm
     nl_stop
     local n
-    for n in pb-N1 pb-N2 pb-G pb-Gh; do ip netns del "$n" 2>/dev/null; done
+    for n in pb-N1 pb-N2 pb-G pb-Gh pb-Ph; do ip netns del "$n" 2>/dev/null; done
     [ -n "$NL_DIR" ] && rm -rf "$NL_DIR"
     NL_DIR=""
     return 0
@@ -178,6 +213,54 @@ topo_G() {
     log "# G netloom stats after the runs: $(nl stats 2>&1 | tr -s ' \n' ' ' | head -c 600)"
     stop_server
     nl detach pb-g >/dev/null 2>&1
+    SW_PIDS=()
+    nl_cleanup
+}
+
+# ---- P: outside -> published port of a container, against pasta's splice path (E2) -------------
+pub_up() {  # NETWORK CONTAINER_IP: run the iperf3 container with PORT published (tcp and udp)
+    NL_PUB=1
+    nl run -d --name pb-p-srv --network "$1" --ip "$2" -p "$PORT:$PORT" -p "$PORT:$PORT/udp" \
+        -- iperf3 -s -p "$PORT" >/dev/null 2>>"$NL_DIR/run.log" ||
+        { say "netloom run failed: $(tail -2 "$NL_DIR/run.log")"; return 1; }
+    NL_SHIM=$(nl inspect -f '{{.State.Pid}}' pb-p-srv 2>/dev/null)
+    local i
+    for i in $(seq 1 60); do  # the server listens inside the container
+        nl exec pb-p-srv ss -Hltn "sport = :$PORT" 2>/dev/null | grep -q LISTEN && break; sleep 0.1
+    done
+    # the first frames (ARP, the gateway's first flow) are not part of a measured run
+    timeout 15 ip netns exec pb-Ph iperf3 -c 127.0.0.1 -p "$PORT" -t 1 >/dev/null 2>&1 ||
+        say "P warm-up through 127.0.0.1:$PORT failed"
+    log "# P netloom $1: container pb-p-srv (shim $NL_SHIM) $(nl exec pb-p-srv ip -br addr show eth0 2>&1 | tr -s ' ') $(nl exec pb-p-srv ip link show eth0 2>&1 | grep -o 'mtu [0-9]*'); published: $(nl port pb-p-srv 2>&1 | tr '\n' ' ')| pb-Ph listens: $(ip netns exec pb-Ph ss -Hltnu "sport = :$PORT" | awk '{print $1 " " $5}' | tr '\n' ' ')"
+}
+
+topo_P() {
+    log "# topo P netloom published port"
+    log "# P netloom $("$NL_BIN" --version 2>/dev/null | head -1) binary $NL_BIN"
+    ns_new pb-Ph
+    # a non-loopback address for pb-Ph (both veth ends inside pb-Ph, as peers.sh's pb-Eh)
+    ip -n pb-Ph link add pb-pext type veth peer name pb-pextp
+    ip -n pb-Ph addr add 10.99.13.1/24 dev pb-pext
+    ip -n pb-Ph link set pb-pext up; ip -n pb-Ph link set pb-pextp up
+    if ! nl_start pb-Ph; then log "# P FAILED: daemon did not start"; nl_cleanup; return; fi
+    SW_PIDS=("$NL_PID")
+    if nl network create --subnet 10.99.11.0/24 nlpub1500 >/dev/null && pub_up nlpub1500 10.99.11.2; then
+        series P pb-Ph 127.0.0.1 tcp@1500 tcpR@1500
+    else
+        log "# P FAILED: network nlpub1500"
+    fi
+    pub_rm
+    if nl network create --subnet 10.99.12.0/24 -o com.docker.network.driver.mtu=65520 nlpub65520 >/dev/null &&
+       pub_up nlpub65520 10.99.12.2; then
+        series P pb-Ph 127.0.0.1 tcp@65520 tcpR@65520
+        log "# P counters before-udp64: netloom $(nl stats 2>&1 | tr -s ' \n' ' ' | head -c 400)"
+        series P pb-Ph 127.0.0.1 udp64
+        log "# P counters after-udp64: netloom $(nl stats 2>&1 | tr -s ' \n' ' ' | head -c 400) | container $(nl exec pb-p-srv awk '/^Udp:/{if(h){print "udp_InDatagrams=" $2 " udp_RcvbufErrors=" $6}else{h=1}}' /proc/net/snmp 2>&1)"
+        series P pb-Ph 10.99.13.1 tcp@65520ext tcpR@65520ext
+    else
+        log "# P FAILED: network nlpub65520"
+    fi
+    log "# P netloom stats after the runs: $(nl stats 2>&1 | tr -s ' \n' ' ' | head -c 600)"
     SW_PIDS=()
     nl_cleanup
 }

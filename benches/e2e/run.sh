@@ -8,25 +8,29 @@
 # 1. builds netloom (`cargo build --release -p netloom`, as $SUDO_USER when run through sudo);
 # 2. runs benches/e2e/peers.sh (a verbatim copy of the project's shared /work/shared/bench/peers.sh;
 #    PEERS_SH=path uses another copy) with PEERS_EXTRA=benches/e2e/netloom-topo.sh, which adds
-#    topology N (two namespaces on a netloom network, daemon in its own netns) and topology G
+#    topology N (two namespaces on a netloom network, daemon in its own netns), topology G
 #    (a namespace -> netloom's gateway (NAT) -> 127.0.0.1 of the daemon's netns, the path of D
-#    and E) after the peers A veth, B kernel bridge, C vde_switch, D slirp4netns, E pasta - same
-#    helpers, same table;
+#    and E) and topology P (127.0.0.1:PORT of the daemon's netns -> a published port -> an iperf3
+#    container, against E2 = pasta's splice path) after the peers A veth, B kernel bridge,
+#    C vde_switch, D slirp4netns, E pasta, E2 pasta splice - same helpers, same table;
 # 3. prints peers.sh's table, then every netloom figure as a ratio to each peer of the same run
-#    (N against A..E, G against D and E), the daemon's CPU per Gbit/s, and the targets of the
-#    benchmark issue (met / missed by how much).
+#    (N against A..E, G against D and E, P against E2), the daemon's CPU per Gbit/s, and the
+#    targets of the benchmark issue (met / missed by how much).
 #
 # Knobs: everything peers.sh takes (RUNS TCP_T UDP_T PINGS PORT TOPOS QUIET_PCT FOREIGN_MAX ...);
-# TOPOS defaults to "A B C D E" here (E2, pasta's splice path, is not comparable to an L2 switch;
-# add E1500 for pasta at MTU 1500, the only pasta figure for G's tcp@1500).
-# NL_TOPOS="N G" (default) which netloom topologies run, e.g. NL_TOPOS=G TOPOS="D E E1500".
+# TOPOS defaults to "A B C D E", plus E2 (pasta's splice path, P's peer; not comparable to an L2
+# switch) when NL_TOPOS has P; add E1500 for pasta at MTU 1500, the only pasta figure for G's
+# tcp@1500.
+# NL_TOPOS="N G P" (default) which netloom topologies run, e.g. NL_TOPOS=G TOPOS="D E E1500",
+# NL_TOPOS=P TOPOS="E E2" (published port vs pasta's splice path).
 # RAW=/tmp/netloom-e2e-raw.txt (every run), OUT=/tmp/netloom-e2e-results.txt (what is printed).
 # NO_BUILD=1 skips the build (uses target/release/netloom or NL_BIN).
 #
 # Safety (inherited from peers.sh): all traffic stays inside namespaces named pb-* that the run
 # creates (10.99.x.0/24, slirp's 10.0.2.0/24, loopback inside them); the root namespace is never
 # touched; the netloom daemon runs under `unshare -n` (N) or in the sandbox "host" namespace pb-Gh
-# (G) with a temporary socket and data root; every
+# (G) / pb-Ph (P) with a temporary socket and data root (P's container is removed by name, its
+# shim's process group killed by PID if it survives); every
 # iperf3/ping is bounded by `timeout`; everything is removed on exit or failure (EXIT trap).
 # Not part of the test suite: nothing calls this but a person.
 set -euo pipefail
@@ -51,7 +55,11 @@ export NL_BIN=${NL_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/netloom}
 # ---- run the peers and netloom ------------------------------------------------------------------
 PEERS_SH=${PEERS_SH:-$HERE/peers.sh}
 export RAW=${RAW:-/tmp/netloom-e2e-raw.txt}
-export TOPOS=${TOPOS:-"A B C D E"}
+export NL_TOPOS=${NL_TOPOS:-"N G P"}
+case " $NL_TOPOS " in
+    *" P "*) export TOPOS=${TOPOS:-"A B C D E E2"} ;;   # P is compared with E2 of the same run
+    *)       export TOPOS=${TOPOS:-"A B C D E"} ;;
+esac
 export PEERS_EXTRA=$HERE/netloom-topo.sh
 OUT=${OUT:-/tmp/netloom-e2e-results.txt}
 PYTHON=python3; [ -x /usr/bin/python3 ] && PYTHON=/usr/bin/python3
@@ -124,66 +132,114 @@ target('TCP MTU 65520 >= 0.9x kernel bridge', 'N', 'tcp@65520', 'B', '>=', 0.9)
 target('TCP MTU 1500  >= 10x vde_switch', 'N', 'tcp@1500', 'C', '>=', 10)
 target('ping RTT      <= 1.5x kernel bridge', 'N', 'ping', 'B', '<=', 1.5)
 target('UDP 64 B rate >= 0.8x kernel bridge', 'N', 'udp64', 'B', '>=', 0.8)
-print('  published ports, DNS                        not measured here (DNS: benches/e2e/dns.sh)')
+print('  published ports: see P below; DNS: benches/e2e/dns.sh')
 
-# ---- G: netloom's gateway (NAT) -> host loopback, against slirp4netns (D) and pasta (E) --------
-if not any(k[0] == 'G' for k in runs):
-    print(); print('# G (gateway/NAT) not run'); sys.exit(0)
-print()
-print('# G: netloom gateway (NAT) -> host 127.0.0.1 vs slirp4netns (D) and pasta (E), same run')
-print('# ratio = netloom / peer; TCP, UDP: >1 = netloom faster; ping, CPU/Gbit: <1 = netloom better')
-print('# (pasta runs at MTU 65520 unless TOPOS has E1500; slirp4netns has no tcpR@1500)')
-GT = [('tcp@1500', 'TCP 1500 ns->host', 'Gbit/s'), ('tcpR@1500', 'TCP 1500 host->ns', 'Gbit/s'),
-      ('tcp@65520', 'TCP 65520 ns->host', 'Gbit/s'), ('tcpR@65520', 'TCP 65520 host->ns', 'Gbit/s'),
-      ('udp64', 'UDP 64 B rate', 'kpps'), ('ping', 'ping gateway RTT', 'us')]
-hdr = '%-19s %12s %12s %8s %12s %8s' % ('test', 'netloom G', 'slirp4netns', 'G/D', 'pasta', 'G/E')
-print(hdr); print('-' * len(hdr))
-def f(v, unit):
-    return '-' if v is None else ('%.3g %s' % (v, unit) if unit != 'us' else '%.0f us' % v)
-def suspect(topo, test):
-    """a TCP figure whose runs retransmitted > 1000 segments (median): the peer misbehaved"""
-    r = med(topo, test, 'retr') if test.startswith('tcp') else None
-    return r is not None and r > 1000
-notes = []
-for test, label, unit in GT:
-    g, d, e = med('G', test), med('D', test), med('E', test)
-    rd = '%.2fx' % (g / d) if g and d else '-'
-    re_ = '%.2fx' % (g / e) if g and e else '-'
-    for topo in 'GDE':
-        if suspect(topo, test):
-            notes.append('  * %s %s: median %d retransmits per run - that figure says little' % (topo, test, med(topo, test, 'retr')))
-    star = lambda topo: '*' if suspect(topo, test) else ''
-    print('%-19s %12s %12s %8s %12s %8s' % (label, f(g, unit) + star('G'), f(d, unit) + star('D'), rd,
-                                          f(e, unit) + star('E'), re_))
-for n in notes:
-    print(n)
-print()
-print('# CPU of the proxy process per Gbit/s (% of one core per Gbit/s, median of runs)')
-hdr = '%-19s %10s %12s %8s %10s %8s' % ('test', 'netloom G', 'slirp4netns', 'G/D', 'pasta', 'G/E')
-print(hdr); print('-' * len(hdr))
-c = lambda v: '-' if v is None else '%.1f' % v
-for test, label, _ in GT[:4]:
-    g, d, e = cpu_per_gbit('G', test), cpu_per_gbit('D', test), cpu_per_gbit('E', test)
-    print('%-19s %10s %12s %8s %10s %8s' % (label, c(g), c(d), '%.2fx' % (g / d) if g and d else '-',
-                                          c(e), '%.2fx' % (g / e) if g and e else '-'))
-print()
-print('# target (benchmark issue): "pasta is the peer to beat" - G >= 1x pasta (ping, CPU: <= 1x)')
-def beat(label, n, p, higher_better):
-    if n is None or p is None:
-        print('  %-40s   not measured' % label); return
-    r = n / p
-    ok = r >= 1 if higher_better else r <= 1
-    if higher_better:
-        how = '%.0f%% ahead' % ((r - 1) * 100) if ok else 'missed by %.0f%%' % ((1 - r) * 100)
-    else:
-        how = '%.0f%% lower' % ((1 - r) * 100) if ok else 'missed: %.2fx of pasta' % r
-    print('  %-40s %6.2fx  %s  (%s)%s' % (label, r, 'MET' if ok else 'MISSED', how, note))
-for test, label, _ in GT:
-    note = '  * pasta suspect, see above' if suspect('E', test) else ''
-    beat('%s vs pasta' % label, med('G', test), med('E', test), test != 'ping')
-for test, label, _ in GT[:4]:
-    note = '  * pasta suspect, see above' if suspect('E', test) else ''
-    beat('CPU/Gbit %s vs pasta' % label, cpu_per_gbit('G', test), cpu_per_gbit('E', test), False)
+def report_G():
+  if not any(k[0] == 'G' for k in runs):
+    print(); print('# G (gateway/NAT) not run'); return
+  print()
+  print('# G: netloom gateway (NAT) -> host 127.0.0.1 vs slirp4netns (D) and pasta (E), same run')
+  print('# ratio = netloom / peer; TCP, UDP: >1 = netloom faster; ping, CPU/Gbit: <1 = netloom better')
+  print('# (pasta runs at MTU 65520 unless TOPOS has E1500; slirp4netns has no tcpR@1500)')
+  GT = [('tcp@1500', 'TCP 1500 ns->host', 'Gbit/s'), ('tcpR@1500', 'TCP 1500 host->ns', 'Gbit/s'),
+        ('tcp@65520', 'TCP 65520 ns->host', 'Gbit/s'), ('tcpR@65520', 'TCP 65520 host->ns', 'Gbit/s'),
+        ('udp64', 'UDP 64 B rate', 'kpps'), ('ping', 'ping gateway RTT', 'us')]
+  hdr = '%-19s %12s %12s %8s %12s %8s' % ('test', 'netloom G', 'slirp4netns', 'G/D', 'pasta', 'G/E')
+  print(hdr); print('-' * len(hdr))
+  def f(v, unit):
+      return '-' if v is None else ('%.3g %s' % (v, unit) if unit != 'us' else '%.0f us' % v)
+  def suspect(topo, test):
+      """a TCP figure whose runs retransmitted > 1000 segments (median): the peer misbehaved"""
+      r = med(topo, test, 'retr') if test.startswith('tcp') else None
+      return r is not None and r > 1000
+  notes = []
+  for test, label, unit in GT:
+      g, d, e = med('G', test), med('D', test), med('E', test)
+      rd = '%.2fx' % (g / d) if g and d else '-'
+      re_ = '%.2fx' % (g / e) if g and e else '-'
+      for topo in 'GDE':
+          if suspect(topo, test):
+              notes.append('  * %s %s: median %d retransmits per run - that figure says little' % (topo, test, med(topo, test, 'retr')))
+      star = lambda topo: '*' if suspect(topo, test) else ''
+      print('%-19s %12s %12s %8s %12s %8s' % (label, f(g, unit) + star('G'), f(d, unit) + star('D'), rd,
+                                            f(e, unit) + star('E'), re_))
+  for n in notes:
+      print(n)
+  print()
+  print('# CPU of the proxy process per Gbit/s (% of one core per Gbit/s, median of runs)')
+  hdr = '%-19s %10s %12s %8s %10s %8s' % ('test', 'netloom G', 'slirp4netns', 'G/D', 'pasta', 'G/E')
+  print(hdr); print('-' * len(hdr))
+  c = lambda v: '-' if v is None else '%.1f' % v
+  for test, label, _ in GT[:4]:
+      g, d, e = cpu_per_gbit('G', test), cpu_per_gbit('D', test), cpu_per_gbit('E', test)
+      print('%-19s %10s %12s %8s %10s %8s' % (label, c(g), c(d), '%.2fx' % (g / d) if g and d else '-',
+                                            c(e), '%.2fx' % (g / e) if g and e else '-'))
+  print()
+  print('# target (benchmark issue): "pasta is the peer to beat" - G >= 1x pasta (ping, CPU: <= 1x)')
+  def beat(label, n, p, higher_better):
+      if n is None or p is None:
+          print('  %-40s   not measured' % label); return
+      r = n / p
+      ok = r >= 1 if higher_better else r <= 1
+      if higher_better:
+          how = '%.0f%% ahead' % ((r - 1) * 100) if ok else 'missed by %.0f%%' % ((1 - r) * 100)
+      else:
+          how = '%.0f%% lower' % ((1 - r) * 100) if ok else 'missed: %.2fx of pasta' % r
+      print('  %-40s %6.2fx  %s  (%s)%s' % (label, r, 'MET' if ok else 'MISSED', how, note))
+  for test, label, _ in GT:
+      note = '  * pasta suspect, see above' if suspect('E', test) else ''
+      beat('%s vs pasta' % label, med('G', test), med('E', test), test != 'ping')
+  for test, label, _ in GT[:4]:
+      note = '  * pasta suspect, see above' if suspect('E', test) else ''
+      beat('CPU/Gbit %s vs pasta' % label, cpu_per_gbit('G', test), cpu_per_gbit('E', test), False)
+# ---- P: outside -> published port of a container, against pasta's splice path (E2) -------------
+def report_P():
+  if not any(k[0] == 'P' for k in runs):
+    print(); print('# P (published port) not run'); return
+  print()
+  print('# P: host 127.0.0.1:PORT -> netloom published port -> iperf3 container, vs E2 = pasta splice')
+  print('#    (pasta: ns 127.0.0.1:PORT -> splice(2) -> host 127.0.0.1:PORT), same run')
+  print('# tcp = client in the "host" ns -> server in the container (upload), tcpR = iperf3 -R (download);')
+  print('# @MTU = the netloom network (container side); the host side is loopback (MTU 65536). E2 has one')
+  print('# TCP figure (tcp@65520, its pasta tap MTU, irrelevant to the socket-to-socket splice, which is')
+  print('# the same code both ways): every P TCP row is compared with it. ratio = P / E2.')
+  E2TCP = 'tcp@65520'
+  PT = [('tcp@1500', 'TCP 1500 host->ctr', E2TCP), ('tcpR@1500', 'TCP 1500 ctr->host', E2TCP),
+        ('tcp@65520', 'TCP 65520 host->ctr', E2TCP), ('tcpR@65520', 'TCP 65520 ctr->host', E2TCP),
+        ('tcp@65520ext', 'TCP 65520 ->ext addr', E2TCP), ('tcpR@65520ext', 'TCP 65520 <-ext addr', E2TCP),
+        ('udp64', 'UDP 64 B rate', 'udp64')]
+  hdr = '%-21s %13s %13s %8s %9s %9s %9s' % ('test', 'netloom P', 'pasta E2', 'P/E2', 'P CPU/G', 'E2 CPU/G', 'CPU P/E2')
+  print(hdr); print('-' * len(hdr))
+  c = lambda v: '-' if v is None else '%.1f' % v
+  for test, label, peer in PT:
+      unit = 'kpps' if test == 'udp64' else 'Gbit/s'
+      n, e = med('P', test), med('E2', peer)
+      cn, ce = (None, None) if test == 'udp64' else (cpu_per_gbit('P', test), cpu_per_gbit('E2', peer))
+      print('%-21s %13s %13s %8s %9s %9s %9s' % (
+          label, '-' if n is None else '%.3g %s' % (n, unit),
+          '-' if e is None else '%.3g %s' % (e, unit),
+          '%.2fx' % (n / e) if n and e else '-', c(cn), c(ce), '%.2fx' % (cn / ce) if cn and ce else '-'))
+  print('# CPU/G = the proxy process (netloom daemon / pasta) in % of one core per Gbit/s, median of runs')
+  print()
+  print('# target (benchmark issue): "outside -> published port TCP >= 1.0x pasta\'s splice path"')
+  def verdict(label, n, p, higher_better=True):
+      if n is None or p is None:
+          print('  %-44s   not measured' % label); return
+      r = n / p
+      ok = r >= 1 if higher_better else r <= 1
+      if higher_better:
+          how = '%.0f%% ahead' % ((r - 1) * 100) if ok else 'missed by %.0f%%' % ((1 - r) * 100)
+      else:
+          how = '%.0f%% lower' % ((1 - r) * 100) if ok else 'missed: %.2fx of pasta' % r
+      print('  %-44s %6.2fx  %s  (%s)' % (label, r, 'MET' if ok else 'MISSED', how))
+  verdict('TCP 65520 host->ctr >= 1.0x pasta splice', med('P', 'tcp@65520'), med('E2', E2TCP))
+  verdict('TCP 1500  host->ctr >= 1.0x pasta splice', med('P', 'tcp@1500'), med('E2', E2TCP))
+  verdict('TCP 65520 ctr->host >= 1.0x pasta splice', med('P', 'tcpR@65520'), med('E2', E2TCP))
+  verdict('TCP 1500  ctr->host >= 1.0x pasta splice', med('P', 'tcpR@1500'), med('E2', E2TCP))
+  verdict('(CPU/Gbit 65520 host->ctr <= 1.0x pasta)', cpu_per_gbit('P', 'tcp@65520'), cpu_per_gbit('E2', E2TCP), False)
+
+report_G()
+report_P()
 PY
     echo "raw runs: $RAW"
 } | tee "$OUT"
