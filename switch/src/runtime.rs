@@ -32,7 +32,9 @@ use crate::nat::{
 };
 use crate::tap::{AsyncTap, IoFailure};
 use crate::vnet::VNET_HDR_LEN;
-use crate::vnet::{VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, VnetHeader};
+use crate::vnet::{
+    VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_GSO_TCPV4, VnetHeader,
+};
 
 /// How often a port task expires aged entries of its domain's learning table.
 const EXPIRE_EVERY: Duration = Duration::from_secs(5);
@@ -221,7 +223,7 @@ impl nat::Egress for DomainShared {
         self.neighbors.load().get(&ip).copied()
     }
 
-    fn send(&self, buf: &mut [u8], gso_mss: Option<u16>) {
+    fn send(&self, buf: &mut [u8], offload: nat::TxOffload) {
         let Some(packet) = buf.get(HEADROOM..) else {
             return self.counters.count_drop(DropReason::Runt);
         };
@@ -232,17 +234,30 @@ impl nat::Egress for DomainShared {
         let Some(n) = self.neighbor(dst) else {
             return self.counters.count_drop(DropReason::NatNoNeighbor);
         };
-        let header = match gso_mss {
+        let ihl = usize::from(packet[0] & 0x0f) * 4;
+        let header = match offload {
             // A TCP super-frame: the receiving kernel segments it (and completes the checksum,
             // whose field holds the pseudo-header sum), the TSO the TAP was opened with.
-            Some(mss) if packet.len() > usize::from(self.mtu) && packet.len() >= 40 => {
-                let ihl = usize::from(packet[0] & 0x0f) * 4;
+            nat::TxOffload::Segment(mss)
+                if packet.len() > usize::from(self.mtu) && packet.len() >= ihl + 20 =>
+            {
                 let thl = packet.get(ihl + 12).map_or(20, |b| usize::from(b >> 4) * 4);
                 VnetHeader {
                     flags: VIRTIO_NET_HDR_F_NEEDS_CSUM,
                     gso_type: VIRTIO_NET_HDR_GSO_TCPV4,
                     hdr_len: (14 + ihl + thl) as u16,
                     gso_size: mss,
+                    csum_start: (14 + ihl) as u16,
+                    csum_offset: 16,
+                }
+            }
+            // Only the checksum (the TAP's checksum offload).
+            nat::TxOffload::Checksum | nat::TxOffload::Segment(_) if packet.len() >= ihl + 20 => {
+                VnetHeader {
+                    flags: VIRTIO_NET_HDR_F_NEEDS_CSUM,
+                    gso_type: VIRTIO_NET_HDR_GSO_NONE,
+                    hdr_len: 0,
+                    gso_size: 0,
                     csum_start: (14 + ihl) as u16,
                     csum_offset: 16,
                 }

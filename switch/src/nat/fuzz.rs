@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::udp::Out;
 use super::{
     Ctx, Egress, GatewayFrame, HEADROOM, Limits, NatConfig, NatGauges, Neighbor, Proto, Route,
-    Timeouts, Translators, icmp, parse, tcp, udp,
+    Timeouts, Translators, TxOffload, icmp, parse, tcp, udp,
 };
 use crate::counters::DropReason;
 use crate::forward::PortId;
@@ -38,13 +38,13 @@ impl Egress for CheckedEgress {
         })
     }
 
-    fn send(&self, buf: &mut [u8], gso_mss: Option<u16>) {
+    fn send(&self, buf: &mut [u8], offload: TxOffload) {
         let packet = buf
             .get(HEADROOM..)
             .expect("headroom in front of the packet");
         let ip = Ipv4Slice::from_slice(packet).expect("the gateway sends well-formed IPv4");
         assert_eq!(usize::from(ip.header().total_len()), packet.len());
-        if gso_mss.is_none() {
+        if !matches!(offload, TxOffload::Segment(_)) {
             assert!(
                 packet.len() <= self.mtu,
                 "{} > MTU {}",

@@ -245,6 +245,20 @@ pub(crate) struct Neighbor {
     pub(crate) port: PortId,
 }
 
+/// What the receiving kernel is asked to complete in a TCP packet the gateway sends (the
+/// virtio-net offloads of the container's TAP), so the gateway neither checksums nor cuts
+/// large segments itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TxOffload {
+    /// Nothing: the packet is complete.
+    None,
+    /// The TCP checksum, whose field holds the pseudo-header sum (`NEEDS_CSUM`).
+    Checksum,
+    /// The checksum, and segmentation into segments of this many payload bytes: a packet
+    /// larger than the MTU (`GSO_TCPV4`).
+    Segment(u16),
+}
+
 /// Where the gateway's packets to containers go: implemented by the data path, which knows the
 /// ports and their TAPs.
 pub(crate) trait Egress: Send + Sync + 'static {
@@ -252,10 +266,9 @@ pub(crate) trait Egress: Send + Sync + 'static {
     fn neighbor(&self, ip: Ipv4Addr) -> Option<Neighbor>;
 
     /// Sends the IPv4 packet in `buf[HEADROOM..]` to the container with its destination
-    /// address, filling in the virtio-net and Ethernet headers in the headroom. `gso_mss`
-    /// asks the receiving kernel to segment a TCP packet larger than the MTU into segments of
-    /// that many payload bytes. Drops are counted by the implementation.
-    fn send(&self, buf: &mut [u8], gso_mss: Option<u16>);
+    /// address, filling in the virtio-net and Ethernet headers in the headroom; `offload` says
+    /// what the receiving kernel completes. Drops are counted by the implementation.
+    fn send(&self, buf: &mut [u8], offload: TxOffload);
 
     /// Counts a drop of the domain's traffic.
     fn drop_frame(&self, port: Option<PortId>, reason: DropReason);

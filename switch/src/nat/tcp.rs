@@ -61,7 +61,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use super::{Ctx, Egress, Event, HEADROOM, Ingress, NatConfig, Proto, PublishId, Route};
+use super::{Ctx, Egress, Event, HEADROOM, Ingress, NatConfig, Proto, PublishId, Route, TxOffload};
 use crate::counters::DropReason;
 
 /// Bytes of each smoltcp socket's receive and send buffers: enough window for a fast local
@@ -408,45 +408,50 @@ impl phy::TxToken for TxToken<'_> {
         }
         let r = f(&mut self.buf[HEADROOM..end]);
         if let Some(egress) = self.egress {
-            let gso = finish_tcp(&mut self.buf[HEADROOM..end], self.mtu);
-            egress.send(&mut self.buf[..end], gso);
+            let offload = finish_tcp(&mut self.buf[HEADROOM..end], self.mtu);
+            egress.send(&mut self.buf[..end], offload);
         }
         r
     }
 }
 
-/// Completes a TCP packet smoltcp emitted: the full checksum (RFC 9293 section 3.1) if it fits
-/// the MTU; otherwise it leaves as a GSO super-frame, whose checksum field holds the
-/// pseudo-header sum for the receiving kernel to complete (virtio `NEEDS_CSUM`), and the
-/// segment size to cut it into is returned.
-fn finish_tcp(packet: &mut [u8], mtu: usize) -> Option<u16> {
+/// Completes a TCP packet smoltcp emitted, leaving its checksum (RFC 9293 section 3.1) to
+/// the receiving kernel: the checksum field gets the pseudo-header sum (virtio `NEEDS_CSUM`,
+/// as a NIC's checksum offload), so the gateway never reads the payload again. A packet larger
+/// than the MTU leaves as a GSO super-frame, cut into segments of the returned size.
+fn finish_tcp(packet: &mut [u8], mtu: usize) -> TxOffload {
     let (src, dst, ihl) = match Ipv4HeaderSlice::from_slice(packet) {
         Ok(ip) if ip.protocol() == etherparse::IpNumber::TCP => {
             (ip.source(), ip.destination(), ip.slice().len())
         }
-        _ => return None,
+        _ => return TxOffload::None,
     };
     let segment = &mut packet[ihl..];
     let thl = match TcpHeaderSlice::from_slice(segment) {
         Ok(h) => h.slice().len(),
-        Err(_) => return None,
+        Err(_) => return TxOffload::None,
     };
-    let len = u16::try_from(segment.len()).ok()?;
-    segment[16..18].copy_from_slice(&[0, 0]);
+    let Ok(len) = u16::try_from(segment.len()) else {
+        return TxOffload::None;
+    };
     let pseudo = Sum16BitWords::new()
         .add_4bytes(src)
         .add_4bytes(dst)
         .add_2bytes([0, etherparse::IpNumber::TCP.0])
         .add_2bytes(len.to_be_bytes());
-    if ihl + segment.len() > mtu {
-        // The folded pseudo-header sum, not complemented (Linux `~tcp_v4_check(len, ..)`).
-        let partial = (!pseudo.ones_complement()).to_be();
-        segment[16..18].copy_from_slice(&partial.to_be_bytes());
-        u16::try_from(mtu.checked_sub(ihl + thl)?).ok()
-    } else {
-        let sum = pseudo.add_slice(segment).ones_complement().to_be();
-        segment[16..18].copy_from_slice(&sum.to_be_bytes());
-        None
+    // The folded pseudo-header sum, not complemented (Linux `~tcp_v4_check(len, ..)`).
+    let partial = (!pseudo.ones_complement()).to_be();
+    segment[16..18].copy_from_slice(&partial.to_be_bytes());
+    if ihl + segment.len() <= mtu {
+        return TxOffload::Checksum;
+    }
+    match mtu
+        .checked_sub(ihl + thl)
+        .and_then(|mss| u16::try_from(mss).ok())
+    {
+        Some(mss) => TxOffload::Segment(mss),
+        // An MTU too small for the headers: nothing to cut it into.
+        None => TxOffload::Checksum,
     }
 }
 
@@ -846,7 +851,7 @@ impl TcpNat {
         };
         self.remove(ctx, id);
         if write_unreachable(&mut self.tx, ctx.config.gateway.ip, &syn, code) {
-            ctx.egress.send(&mut self.tx, None);
+            ctx.egress.send(&mut self.tx, TxOffload::None);
         }
     }
 

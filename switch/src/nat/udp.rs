@@ -44,7 +44,7 @@ use tracing::{debug, warn};
 
 use super::icmp::{self, Unreachable};
 use super::timers::LazyTimers;
-use super::{Ctx, Event, HEADROOM, Ingress, NatConfig, Proto, PublishId, Route};
+use super::{Ctx, Event, HEADROOM, Ingress, NatConfig, Proto, PublishId, Route, TxOffload};
 use crate::counters::DropReason;
 use crate::forward::PortId;
 
@@ -805,7 +805,7 @@ impl Out<'_> {
                 return ctx.egress.drop_frame(port, reason);
             }
             buf.extend_from_slice(transport);
-            return ctx.egress.send(buf, None);
+            return ctx.egress.send(buf, TxOffload::None);
         }
         // Fragment payloads are multiples of 8 bytes but the last.
         let chunk = mtu.saturating_sub(Ipv4Header::MIN_LEN) & !7;
@@ -831,7 +831,7 @@ impl Out<'_> {
             buf.resize(HEADROOM, 0);
             buf.extend_from_slice(&header.to_bytes());
             buf.extend_from_slice(piece);
-            ctx.egress.send(buf, None);
+            ctx.egress.send(buf, TxOffload::None);
         }
     }
 }

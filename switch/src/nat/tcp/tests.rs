@@ -24,7 +24,7 @@ const C_PORT: PortId = PortId(7);
 /// Records what the gateway sends and drops.
 #[derive(Debug, Default)]
 struct FakeEgress {
-    sent: Mutex<Vec<(Vec<u8>, Option<u16>)>>,
+    sent: Mutex<Vec<(Vec<u8>, TxOffload)>>,
     drops: Mutex<Vec<DropReason>>,
 }
 
@@ -36,11 +36,11 @@ impl Egress for FakeEgress {
         })
     }
 
-    fn send(&self, buf: &mut [u8], gso_mss: Option<u16>) {
+    fn send(&self, buf: &mut [u8], offload: TxOffload) {
         self.sent
             .lock()
             .unwrap()
-            .push((buf[HEADROOM..].to_vec(), gso_mss));
+            .push((buf[HEADROOM..].to_vec(), offload));
     }
 
     fn drop_frame(&self, _port: Option<PortId>, reason: DropReason) {
@@ -141,7 +141,7 @@ impl Harness {
         self.with(|_, _| ());
     }
 
-    fn sent(&self) -> Vec<(Vec<u8>, Option<u16>)> {
+    fn sent(&self) -> Vec<(Vec<u8>, TxOffload)> {
         std::mem::take(&mut *self.egress.sent.lock().unwrap())
     }
 
@@ -232,6 +232,18 @@ fn tcp_of(packet: &[u8]) -> Option<Seen> {
     })
 }
 
+/// What the container's kernel does with a packet sent with `NEEDS_CSUM`: the one's
+/// complement sum from the TCP header on, added to what the field holds (the pseudo-header
+/// sum), written back.
+fn complete_checksum(p: &mut [u8]) {
+    let ihl = usize::from(p[0] & 0x0f) * 4;
+    let sum = Sum16BitWords::new()
+        .add_slice(&p[ihl..])
+        .ones_complement()
+        .to_be();
+    p[ihl + 16..ihl + 18].copy_from_slice(&sum.to_be_bytes());
+}
+
 /// Checks a packet's IPv4 and TCP checksums, as the container's kernel would.
 fn checksums_ok(packet: &[u8]) -> bool {
     let ip = Ipv4HeaderSlice::from_slice(packet).unwrap();
@@ -277,7 +289,9 @@ async fn syn_ack_comes_back_once_the_host_connect_succeeds() {
     let mut synack = None;
     for _ in 0..500 {
         h.turn().await;
-        if let Some((p, _)) = h.sent().into_iter().next() {
+        if let Some((mut p, offload)) = h.sent().into_iter().next() {
+            assert_eq!(offload, TxOffload::Checksum);
+            complete_checksum(&mut p);
             synack = Some(p);
             break;
         }
@@ -334,7 +348,9 @@ async fn refused_host_connect_resets_the_container() {
     let mut rst = None;
     for _ in 0..500 {
         h.turn().await;
-        if let Some((p, _)) = h.sent().into_iter().next() {
+        if let Some((mut p, offload)) = h.sent().into_iter().next() {
+            assert_eq!(offload, TxOffload::Checksum);
+            complete_checksum(&mut p);
             rst = Some(p);
             break;
         }
@@ -472,21 +488,26 @@ fn large_packets_leave_as_super_frames_with_a_partial_checksum() {
         .ack(1)
         .write(&mut small, b"abc")
         .unwrap();
-    let mut zeroed = small.clone();
-    zeroed[36..38].copy_from_slice(&[0, 0]);
-    assert_eq!(finish_tcp(&mut zeroed, 1500), None);
-    assert_eq!(zeroed, small, "full checksum for what fits the MTU");
-    assert_eq!(finish_tcp(&mut p, 1500), Some(1460));
-    // Completing it the virtio way (sum from csum_start, added to the field) gives the full
-    // checksum.
-    let full = Sum16BitWords::new()
-        .add_slice(&p[20..])
-        .ones_complement()
-        .to_be();
+    // What fits the MTU leaves whole, its checksum to complete; completing it the virtio way
+    // (sum from csum_start, added to the field) gives the full checksum.
+    let mut offloaded = small.clone();
+    offloaded[36..38].copy_from_slice(&[0xde, 0xad]);
+    assert_eq!(finish_tcp(&mut offloaded, 1500), TxOffload::Checksum);
+    assert_ne!(offloaded, small, "the field holds the pseudo-header sum");
+    complete_checksum(&mut offloaded);
+    assert_eq!(offloaded, small, "completed, it is the full checksum");
+    // A larger one leaves as a super-frame, cut at the MTU.
     let mut expected = p.clone();
-    expected[36..38].copy_from_slice(&[0, 0]);
-    finish_tcp(&mut expected, usize::MAX);
-    assert_eq!(full.to_be_bytes(), expected[36..38]);
+    assert_eq!(finish_tcp(&mut p, 1500), TxOffload::Segment(1460));
+    complete_checksum(&mut p);
+    assert_eq!(p, expected);
+    assert!(checksums_ok(&p));
+    expected.truncate(19);
+    assert_eq!(
+        finish_tcp(&mut expected, 1500),
+        TxOffload::None,
+        "not TCP/IPv4"
+    );
 }
 
 #[tokio::test]
@@ -641,12 +662,14 @@ async fn run_until(
         for p in std::mem::take(&mut c.wire.tx) {
             h.packet(&p);
         }
-        for (mut p, gso) in h.sent() {
-            if let Some(mss) = gso {
+        for (mut p, offload) in h.sent() {
+            if let TxOffload::Segment(mss) = offload {
                 assert!(p.len() > 1500 && mss == 1460, "{} {mss}", p.len());
-                // What the container's kernel does with a partial checksum.
-                finish_tcp(&mut p, usize::MAX);
                 c.super_frames += 1;
+            }
+            if offload != TxOffload::None {
+                // What the container's kernel does with a partial checksum.
+                complete_checksum(&mut p);
             }
             assert!(checksums_ok(&p), "bad checksum from the gateway");
             c.wire.rx.push_back(p);
@@ -1094,9 +1117,9 @@ async fn throughput() {
                 h.packet(&p);
                 busy = true;
             }
-            for (mut p, gso) in h.sent() {
-                if gso.is_some() {
-                    finish_tcp(&mut p, usize::MAX);
+            for (mut p, offload) in h.sent() {
+                if offload != TxOffload::None {
+                    complete_checksum(&mut p);
                 }
                 c.wire.rx.push_back(p);
                 busy = true;

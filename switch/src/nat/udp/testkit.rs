@@ -16,7 +16,7 @@ use crate::frame::MacAddr;
 use crate::gateway::GatewayAddr;
 use crate::nat::{
     Ctx, Egress, Event, GatewayFrame, HEADROOM, Ingress, Limits, NatConfig, NatGauges, Neighbor,
-    Timeouts,
+    Timeouts, TxOffload,
 };
 
 pub(crate) const GW: Ipv4Addr = Ipv4Addr::new(172, 18, 0, 1);
@@ -41,8 +41,8 @@ impl Egress for FakeEgress {
         })
     }
 
-    fn send(&self, buf: &mut [u8], gso_mss: Option<u16>) {
-        assert_eq!(gso_mss, None);
+    fn send(&self, buf: &mut [u8], offload: TxOffload) {
+        assert_eq!(offload, TxOffload::None);
         self.sent.lock().unwrap().push(buf[HEADROOM..].to_vec());
     }
 
