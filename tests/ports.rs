@@ -501,3 +501,40 @@ fn a_published_tcp_port_reaches_the_container() {
     assert_eq!(got.stdout, "hello through netloom\n", "{got:?}");
     d.netloom(&["rm", "-f", "srv"]).ok();
 }
+
+/// Docker moves a running container's published ports with its external connectivity when the
+/// network they forward to is disconnected; with no network left that publishes, they are
+/// dropped (and come back at the next start).
+#[test]
+fn disconnecting_the_publishing_network_moves_the_ports() {
+    let dir = tempdir();
+    let d = Daemon::start(dir.path());
+    d.netloom(&["network", "create", "--subnet", "10.77.1.0/24", "first"])
+        .ok();
+    d.netloom(&["network", "create", "--subnet", "10.77.2.0/24", "second"])
+        .ok();
+    let server = "import socket\nl=socket.socket()\nl.bind(('0.0.0.0',80))\nl.listen(8)\nwhile True:\n  c,_=l.accept()\n  c.sendall(b'moved with the ports')\n  c.close()\n";
+    run_d(
+        &d,
+        &[
+            "--name", "srv", "--network", "first", "-p", "8093:80", "--", "timeout", "120",
+            "python3", "-c", server,
+        ],
+    );
+    d.netloom(&["network", "connect", "second", "srv"]).ok();
+    d.netloom(&["network", "disconnect", "first", "srv"]).ok();
+    let client = "import socket,time\nb=b''\nfor i in range(100):\n  try:\n    s=socket.create_connection(('127.0.0.1',8093),timeout=2)\n    b=s.recv(100)\n    if b: break\n  except OSError: pass\n  time.sleep(0.1)\nprint(b.decode())\n";
+    let got = in_daemon_ns(&d, &["python3", "-c", client]);
+    assert_eq!(got.stdout, "moved with the ports\n", "{got:?}");
+    assert_eq!(
+        d.netloom(&["port", "srv", "80"]).ok().stdout.trim(),
+        "0.0.0.0:8093\n[::]:8093".trim(),
+    );
+    // Leaving the last network drops them: nothing listens on the host port any more.
+    d.netloom(&["network", "disconnect", "second", "srv"]).ok();
+    assert!(
+        bindable(&d, "0.0.0.0", 8093),
+        "the host port is released when no network is left"
+    );
+    d.netloom(&["rm", "-f", "srv"]).ok();
+}

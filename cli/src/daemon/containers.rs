@@ -264,6 +264,24 @@ impl Engine {
         })
     }
 
+    /// Points a running container's published ports at another of its networks (`Some`), or
+    /// drops the publication (`None`, none of its networks publishes), after the network they
+    /// forwarded to was disconnected.
+    pub fn move_publication(
+        &self,
+        id: &ContainerId,
+        network: Option<crate::model::NetworkId>,
+    ) -> Result<ContainerRecord, EngineError> {
+        self.update_managed(id, |m| match network {
+            Some(n) => {
+                if let Some(p) = m.state.publication.as_mut() {
+                    p.network = n;
+                }
+            }
+            None => m.state.publication = None,
+        })
+    }
+
     fn update_managed(
         &self,
         id: &ContainerId,

@@ -846,6 +846,45 @@ impl Runtime {
         Ok(())
     }
 
+    /// After `network disconnect`: when a running container leaves the network its ports were
+    /// published on, Docker moves its external connectivity, published ports included, to
+    /// another of its networks. The same here: the ports are re-bound and forwarded to its
+    /// address on the first of its networks that is not `--internal`, or dropped when none is
+    /// left (the next start publishes them again).
+    pub async fn follow_publication(&self, term: &str) -> Result<(), EngineError> {
+        let c = self.engine.container(term)?;
+        let Some(p) = c.managed().and_then(|m| m.state.publication.clone()) else {
+            return Ok(());
+        };
+        let id = c.id.clone();
+        let state = self.blocking(move |e| Ok(e.store().snapshot()?)).await?;
+        let on_networks: Vec<&NetworkRecord> = state
+            .endpoints
+            .iter()
+            .filter(|e| e.container == c.id)
+            .filter_map(|e| state.networks.iter().find(|n| n.id == e.network))
+            .collect();
+        if on_networks.iter().any(|n| n.id == p.network) {
+            return Ok(());
+        }
+        self.release_ports(&id).await;
+        let next = on_networks
+            .iter()
+            .find(|n| !n.internal)
+            .map(|n| n.id.clone());
+        let moved = next.is_some();
+        let c = self
+            .blocking(move |e| e.move_publication(&id, next))
+            .await?;
+        if moved {
+            info!(container = %c.name, "published ports moved to another network");
+            self.republish(&c).await;
+        } else {
+            info!(container = %c.name, "published ports dropped: no network left to publish on");
+        }
+        Ok(())
+    }
+
     /// After `network connect/disconnect`: the container's DNS server answers for the user
     /// networks it is on now.
     pub async fn refresh_dns(&self, term: &str) -> Result<(), EngineError> {

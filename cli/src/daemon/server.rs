@@ -861,6 +861,9 @@ async fn route(req: Request<Incoming>, app: &App) -> Result<Response<Body>, ApiE
             if let Err(e) = app.runtime.refresh_dns(&container).await {
                 warn!(error = %e, "embedded DNS not updated after disconnect");
             }
+            if let Err(e) = app.runtime.follow_publication(&container).await {
+                warn!(error = %e, "published ports not moved after disconnect");
+            }
             Ok(empty(StatusCode::OK))
         }
         _ => Err(ApiError::not_found("page not found")),
