@@ -517,8 +517,18 @@ fn disconnecting_the_publishing_network_moves_the_ports() {
     run_d(
         &d,
         &[
-            "--name", "srv", "--network", "first", "-p", "8093:80", "--", "timeout", "120",
-            "python3", "-c", server,
+            "--name",
+            "srv",
+            "--network",
+            "first",
+            "-p",
+            "8093:80",
+            "--",
+            "timeout",
+            "120",
+            "python3",
+            "-c",
+            server,
         ],
     );
     d.netloom(&["network", "connect", "second", "srv"]).ok();
