@@ -40,28 +40,11 @@ impl Rng {
 /// 15 s is killed and counted as failed (a CLI stuck after its daemon died is a client bug,
 /// but it must not hang this test).
 fn cli(socket: &Path, args: &[&str]) -> i32 {
-    let mut child = Command::new(netloom_bin())
-        .arg("-H")
-        .arg(format!("unix://{}", socket.display()))
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("run netloom");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(status) = child.try_wait().expect("wait for netloom") {
-            return status.code().unwrap_or(-1);
-        }
-        if Instant::now() > deadline {
-            eprintln!("netloom {args:?} did not finish within 15 s; killed");
-            let _ = child.kill();
-            let _ = child.wait();
-            return -1;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let (code, _, _) = cli_bounded(socket, args, Duration::from_secs(15));
+    code.unwrap_or_else(|| {
+        eprintln!("netloom {args:?} did not finish within 15 s; killed");
+        -1
+    })
 }
 
 /// Random operations until `stop`: every kind of change the daemon persists.
@@ -339,4 +322,131 @@ fn fifty_kill_nines_during_a_mixed_workload_leak_nothing() {
     let store = Store::open(&d.data_root.join("state.redb")).unwrap();
     let problems = store.check_consistency().unwrap();
     assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// Runs `netloom -H unix://SOCKET ARGS`, killing it after `bound`: its exit code (`None` when it
+/// had to be killed), stderr, and how long it ran.
+fn cli_bounded(socket: &Path, args: &[&str], bound: Duration) -> (Option<i32>, String, Duration) {
+    let mut child = Command::new(netloom_bin())
+        .arg("-H")
+        .arg(format!("unix://{}", socket.display()))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run netloom");
+    let start = Instant::now();
+    let code = loop {
+        if let Some(status) = child.try_wait().expect("wait for netloom") {
+            break status.code();
+        }
+        if start.elapsed() > bound {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut stderr = String::new();
+    let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
+    (code, stderr, start.elapsed())
+}
+
+/// Reads a request's head (a body-less request ends there).
+fn read_head(s: &mut impl Read) {
+    let mut got = Vec::new();
+    let mut b = [0u8; 1024];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut b) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => got.extend_from_slice(&b[..n]),
+        }
+    }
+}
+
+#[test]
+fn a_cli_whose_daemon_closes_the_connection_mid_request_fails_with_a_clear_error() {
+    let dir = tempdir();
+    let socket = dir.path().join("netloom.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    // A daemon killed after reading the request: the connection ends without an answer.
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        read_head(&mut s);
+    });
+    let (code, stderr, _) =
+        cli_bounded(&socket, &["stop", "-t", "1", "x"], Duration::from_secs(10));
+    server.join().unwrap();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("closed the connection before answering")
+            && stderr.contains("Is the netloom daemon still running?"),
+        "{stderr}"
+    );
+}
+
+/// Environment variable naming the socket [`fake_daemon_that_exits_mid_request`] listens on.
+const FAKE_DAEMON: &str = "NETLOOM_TEST_FAKE_DAEMON";
+
+/// Not a test: the fake daemon process of
+/// [`a_cli_fails_when_its_daemon_exits_while_a_child_holds_the_connection`] (run through this
+/// test binary with `--ignored`). It accepts one request, hands the connection to a child
+/// process (as a daemon that leaks a descriptor into something it starts), writes the child's
+/// pid next to the socket and exits without answering.
+#[test]
+#[ignore = "helper process of another test"]
+// The child must outlive this process: it is what keeps the connection open.
+#[allow(clippy::zombie_processes)]
+fn fake_daemon_that_exits_mid_request() {
+    let Some(socket) = std::env::var_os(FAKE_DAEMON).map(PathBuf::from) else {
+        return;
+    };
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let (mut s, _) = listener.accept().unwrap();
+    read_head(&mut s);
+    let holder = Command::new("sleep")
+        .arg("60")
+        .stdin(std::os::fd::OwnedFd::from(s))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::fs::write(socket.with_extension("holder"), holder.id().to_string()).unwrap();
+}
+
+#[test]
+fn a_cli_fails_when_its_daemon_exits_while_a_child_holds_the_connection() {
+    let dir = tempdir();
+    let socket = dir.path().join("netloom.sock");
+    let mut daemon = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "chaos::fake_daemon_that_exits_mid_request",
+        ])
+        .env(FAKE_DAEMON, &socket)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !socket.exists() {
+        assert!(Instant::now() < deadline, "the fake daemon did not listen");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let reaper = std::thread::spawn(move || daemon.wait().unwrap());
+    let (code, stderr, took) =
+        cli_bounded(&socket, &["stop", "-t", "1", "x"], Duration::from_secs(10));
+    assert!(reaper.join().unwrap().success());
+    if let Ok(pid) = std::fs::read_to_string(socket.with_extension("holder")) {
+        let _ = Command::new("kill").args(["-KILL", pid.trim()]).status();
+    }
+    // The connection is still open (the child holds it), so only noticing that the daemon
+    // process is gone ends the wait.
+    assert_eq!(
+        code,
+        Some(1),
+        "netloom stop still waited after {took:?} for a daemon that had exited: {stderr}"
+    );
+    assert!(stderr.contains("exited before answering"), "{stderr}");
+    assert!(took < Duration::from_secs(8), "{took:?}");
 }

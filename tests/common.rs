@@ -43,6 +43,18 @@ impl Daemon {
 
     /// Starts a daemon with extra `netloom daemon` flags.
     pub fn start_with(dir: &Path, flags: &[&str]) -> Daemon {
+        Daemon::launch(dir, flags, None)
+    }
+
+    /// Starts a daemon whose data root is a tmpfs of `size` (e.g. `"4m"`) mounted in its own
+    /// mount namespace (gone with the process): a disk that can be filled. A restart gets an
+    /// empty one.
+    pub fn start_on_tmpfs(dir: &Path, size: &str) -> Daemon {
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        Daemon::launch(dir, &[], Some(size))
+    }
+
+    fn launch(dir: &Path, flags: &[&str], tmpfs: Option<&str>) -> Daemon {
         let mut d = Daemon {
             child: None,
             dir: dir.to_owned(),
@@ -50,26 +62,8 @@ impl Daemon {
             data_root: dir.join("data"),
             log: dir.join("daemon.log"),
             flags: flags.iter().map(|f| f.to_string()).collect(),
-            tmpfs: None,
+            tmpfs: tmpfs.map(str::to_owned),
         };
-        d.spawn();
-        d
-    }
-
-    /// Starts a daemon whose data root is a tmpfs of `size` (e.g. `"4m"`) mounted in its own
-    /// mount namespace (gone with the process): a disk that can be filled. A restart gets an
-    /// empty one.
-    pub fn start_on_tmpfs(dir: &Path, size: &str) -> Daemon {
-        let mut d = Daemon {
-            child: None,
-            dir: dir.to_owned(),
-            socket: dir.join("netloom.sock"),
-            data_root: dir.join("data"),
-            log: dir.join("daemon.log"),
-            flags: Vec::new(),
-            tmpfs: Some(size.to_owned()),
-        };
-        std::fs::create_dir_all(&d.data_root).unwrap();
         d.spawn();
         d
     }

@@ -161,8 +161,10 @@ async fn handle(req: Request<Incoming>, app: Arc<App>) -> Response<Body> {
     with_headers(resp)
 }
 
-/// The endpoint settings of a connect request (`--ip`, `--alias`, `--mac-address`).
-fn connect_settings(
+/// The endpoint settings of a connect request (`--ip`, `--alias`, `--mac-address`), from its
+/// `EndpointConfig`; a malformed address is a client error. Also run by the `api_bodies` fuzz
+/// target.
+pub(crate) fn connect_settings(
     config: Option<&serde_json::Value>,
 ) -> Result<crate::model::EndpointSettings, ApiError> {
     let Some(c) = config else {

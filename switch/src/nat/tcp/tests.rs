@@ -637,6 +637,18 @@ impl Container {
         self.sockets.get_mut::<tcp::Socket<'static>>(h)
     }
 
+    /// Reads everything socket `h` has received into `got`.
+    fn drain(&mut self, h: SocketHandle, got: &mut Vec<u8>) {
+        let sock = self.get(h);
+        while sock.can_recv() {
+            sock.recv(|b| {
+                got.extend_from_slice(b);
+                (b.len(), ())
+            })
+            .unwrap();
+        }
+    }
+
     fn connect(&mut self, h: SocketHandle, port: u16, local: u16) {
         let cx = self.iface.context();
         self.sockets
@@ -723,14 +735,8 @@ async fn data_and_half_close_both_ways() {
     });
     let mut got = Vec::new();
     run_until(&mut h, &mut c, |_, c| {
+        c.drain(s, &mut got);
         let sock = c.get(s);
-        while sock.can_recv() {
-            sock.recv(|b| {
-                got.extend_from_slice(b);
-                (b.len(), ())
-            })
-            .unwrap();
-        }
         !sock.may_recv() && got.len() == expected.len()
     })
     .await;
@@ -758,14 +764,8 @@ async fn host_half_close_and_container_data_after_it() {
     });
     let mut got = Vec::new();
     run_until(&mut h, &mut c, |_, c| {
+        c.drain(s, &mut got);
         let sock = c.get(s);
-        while sock.can_recv() {
-            sock.recv(|b| {
-                got.extend_from_slice(b);
-                (b.len(), ())
-            })
-            .unwrap();
-        }
         sock.state() == tcp::State::CloseWait
     })
     .await;
@@ -855,13 +855,8 @@ async fn many_connections_leave_no_flows_behind() {
                 sock.send_slice(b"ping").unwrap();
                 sent = true;
             }
-            while sock.can_recv() {
-                sock.recv(|b| {
-                    got.extend_from_slice(b);
-                    (b.len(), ())
-                })
-                .unwrap();
-            }
+            c.drain(s, &mut got);
+            let sock = c.get(s);
             if got.len() == 4 && sock.state() == tcp::State::CloseWait {
                 sock.close();
             }
@@ -913,14 +908,7 @@ async fn published_port_carries_a_client_to_the_container() {
 
     let mut got = Vec::new();
     run_until(&mut h, &mut c, |_, c| {
-        let sock = c.get(s);
-        while sock.can_recv() {
-            sock.recv(|b| {
-                got.extend_from_slice(b);
-                (b.len(), ())
-            })
-            .unwrap();
-        }
+        c.drain(s, &mut got);
         got == b"ping"
     })
     .await;
@@ -1027,23 +1015,13 @@ async fn a_lost_window_update_is_recovered_by_a_zero_window_probe() {
     })
     .await;
     let mut got = Vec::new();
-    let mut drain = |c: &mut Container| {
-        let sock = c.get(s);
-        while sock.can_recv() {
-            sock.recv(|b| {
-                got.extend_from_slice(b);
-                (b.len(), ())
-            })
-            .unwrap();
-        }
-    };
     // Its acknowledgement of everything, with a zero window, reaches the gateway.
     for p in std::mem::take(&mut c.wire.tx) {
         h.packet(&p);
     }
     assert!(h.sent().is_empty(), "nothing is sent into a zero window");
     // It reads everything, and the window update it sends is lost.
-    drain(&mut c);
+    c.drain(s, &mut got);
     c.poll();
     let lost = std::mem::take(&mut c.wire.tx);
     assert!(!lost.is_empty(), "the container announced its open window");
@@ -1056,7 +1034,7 @@ async fn a_lost_window_update_is_recovered_by_a_zero_window_probe() {
             .collect::<Vec<_>>()
     );
     run_until(&mut h, &mut c, |_, c| {
-        drain(c);
+        c.drain(s, &mut got);
         !c.get(s).may_recv()
     })
     .await;
