@@ -4,6 +4,7 @@
 #
 #   sudo benches/e2e/dns.sh                   # N=50 names, DURATION=10 s x REPEAT=3 rounds per server, CLIENTS=4
 #   sudo INSTALL=1 benches/e2e/dns.sh         # apt-get install dnsperf aardvark-dns first
+#   sudo QPS=20000 benches/e2e/dns.sh         # both servers at the same offered load (latency)
 #
 # Both servers answer on a loopback address of one private network namespace (`unshare -n`),
 # so nothing touches the machine's network:
@@ -32,6 +33,9 @@ N=${N:-50}
 DURATION=${DURATION:-10}
 CLIENTS=${CLIENTS:-4}
 OUTSTANDING=${OUTSTANDING:-100}
+# QPS=N caps dnsperf's rate (its -Q), to compare latencies at the same offered load rather than
+# at each server's saturation; empty (default) = as fast as the server answers.
+QPS=${QPS:-}
 REPEAT=${REPEAT:-3}
 OUT=${OUT:-/tmp/netloom-dns-bench.txt}
 AARDVARK=${AARDVARK:-/usr/lib/podman/aardvark-dns}
@@ -122,7 +126,7 @@ ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 perf() {
     local server=$1 pid=$2 round=$3 raw=$dir/perf-$1.txt t0 t1 w0 w1 cpu
     t0=$(ticks "$pid"); w0=$(date +%s.%N)
-    timeout $((DURATION + 30)) dnsperf -s "$server" -a $SRC -p 53 -d "$dir/queries" -l "$DURATION" -c "$CLIENTS" -q "$OUTSTANDING" -v >"$raw" 2>&1 || true
+    timeout $((DURATION + 30)) dnsperf -s "$server" -a $SRC -p 53 -d "$dir/queries" -l "$DURATION" -c "$CLIENTS" -q "$OUTSTANDING" ${QPS:+-Q "$QPS"} -v >"$raw" 2>&1 || true
     t1=$(ticks "$pid"); w1=$(date +%s.%N)
     cpu=$(awk -v a="$t0" -v b="$t1" -v c="$w0" -v d="$w1" -v hz="$HZ" 'BEGIN{printf "%.0f", (b-a)*100/hz/(d-c)}')
     # dnsperf's own summary (everything but the per-query lines), kept next to OUT
@@ -159,7 +163,7 @@ for r in $(seq 1 "$REPEAT"); do
     done
 done
 {
-    echo "DNS benchmark $(date -u +%FT%TZ): $N names, query mix A/A/AAAA/PTR, ${DURATION}s x $REPEAT rounds per server (alternating order), $CLIENTS clients, $OUTSTANDING outstanding, $(nproc) CPUs"
+    echo "DNS benchmark $(date -u +%FT%TZ): $N names, query mix A/A/AAAA/PTR, ${DURATION}s x $REPEAT rounds per server (alternating order), $CLIENTS clients, $OUTSTANDING outstanding${QPS:+, rate capped at $QPS qps}, $(nproc) CPUs"
     echo "(qps and latencies: median of the rounds; cpu = the server process, % of one core)"
     printf '%-14s %5s %9s %10s %8s %8s %8s %8s %6s\n' server round qps completed% p50_ms p90_ms p99_ms max_ms cpu%
     sort -k1,1 -k2n "$dir/rounds" | awk '{printf "%-14s %5s %9s %10s %8s %8s %8s %8s %6s\n", ($1=="aardvark"?"aardvark-dns":$1), $2, $3, $4, $5, $6, $7, $8, $9}'
