@@ -134,6 +134,17 @@ target('ping RTT      <= 1.5x kernel bridge', 'N', 'ping', 'B', '<=', 1.5)
 target('UDP 64 B rate >= 0.8x kernel bridge', 'N', 'udp64', 'B', '>=', 0.8)
 print('  published ports: see P below; DNS: benches/e2e/dns.sh')
 
+def ratio_verdict(label, n, p, higher_better, note='', width=40):
+  """One target line: netloom's figure n against the peer's p, MET or MISSED and by how much."""
+  if n is None or p is None:
+      print('  %-*s   not measured' % (width, label)); return
+  r = n / p
+  ok = r >= 1 if higher_better else r <= 1
+  if higher_better:
+      how = '%.0f%% ahead' % ((r - 1) * 100) if ok else 'missed by %.0f%%' % ((1 - r) * 100)
+  else:
+      how = '%.0f%% lower' % ((1 - r) * 100) if ok else 'missed: %.2fx of pasta' % r
+  print('  %-*s %6.2fx  %s  (%s)%s' % (width, label, r, 'MET' if ok else 'MISSED', how, note))
 def report_G():
   if not any(k[0] == 'G' for k in runs):
     print(); print('# G (gateway/NAT) not run'); return
@@ -176,22 +187,12 @@ def report_G():
                                             c(e), '%.2fx' % (g / e) if g and e else '-'))
   print()
   print('# target (benchmark issue): "pasta is the peer to beat" - G >= 1x pasta (ping, CPU: <= 1x)')
-  def beat(label, n, p, higher_better):
-      if n is None or p is None:
-          print('  %-40s   not measured' % label); return
-      r = n / p
-      ok = r >= 1 if higher_better else r <= 1
-      if higher_better:
-          how = '%.0f%% ahead' % ((r - 1) * 100) if ok else 'missed by %.0f%%' % ((1 - r) * 100)
-      else:
-          how = '%.0f%% lower' % ((1 - r) * 100) if ok else 'missed: %.2fx of pasta' % r
-      print('  %-40s %6.2fx  %s  (%s)%s' % (label, r, 'MET' if ok else 'MISSED', how, note))
   for test, label, _ in GT:
       note = '  * pasta suspect, see above' if suspect('E', test) else ''
-      beat('%s vs pasta' % label, med('G', test), med('E', test), test != 'ping')
+      ratio_verdict('%s vs pasta' % label, med('G', test), med('E', test), test != 'ping', note)
   for test, label, _ in GT[:4]:
       note = '  * pasta suspect, see above' if suspect('E', test) else ''
-      beat('CPU/Gbit %s vs pasta' % label, cpu_per_gbit('G', test), cpu_per_gbit('E', test), False)
+      ratio_verdict('CPU/Gbit %s vs pasta' % label, cpu_per_gbit('G', test), cpu_per_gbit('E', test), False, note)
 # ---- P: outside -> published port of a container, against pasta's splice path (E2) -------------
 def report_P():
   if not any(k[0] == 'P' for k in runs):
@@ -223,15 +224,7 @@ def report_P():
   print()
   print('# target (benchmark issue): "outside -> published port TCP >= 1.0x pasta\'s splice path"')
   def verdict(label, n, p, higher_better=True):
-      if n is None or p is None:
-          print('  %-44s   not measured' % label); return
-      r = n / p
-      ok = r >= 1 if higher_better else r <= 1
-      if higher_better:
-          how = '%.0f%% ahead' % ((r - 1) * 100) if ok else 'missed by %.0f%%' % ((1 - r) * 100)
-      else:
-          how = '%.0f%% lower' % ((1 - r) * 100) if ok else 'missed: %.2fx of pasta' % r
-      print('  %-44s %6.2fx  %s  (%s)' % (label, r, 'MET' if ok else 'MISSED', how))
+      ratio_verdict(label, n, p, higher_better, width=44)
   verdict('TCP 65520 host->ctr >= 1.0x pasta splice', med('P', 'tcp@65520'), med('E2', E2TCP))
   verdict('TCP 1500  host->ctr >= 1.0x pasta splice', med('P', 'tcp@1500'), med('E2', E2TCP))
   verdict('TCP 65520 ctr->host >= 1.0x pasta splice', med('P', 'tcpR@65520'), med('E2', E2TCP))
