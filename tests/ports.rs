@@ -548,3 +548,81 @@ fn disconnecting_the_publishing_network_moves_the_ports() {
     );
     d.netloom(&["rm", "-f", "srv"]).ok();
 }
+
+/// A container server that tells each client the address it sees, then answers the SHA-256
+/// and length of everything the client sent before half-closing (and also listens on its
+/// loopback only, on port 81).
+const ECHO_PEER_SERVER: &str = "import socket,threading,hashlib\n\
+def serve(c):\n  c.sendall((c.getpeername()[0]+'\\n').encode())\n  h=hashlib.sha256();n=0\n  while True:\n    b=c.recv(65536)\n    if not b: break\n    h.update(b);n+=len(b)\n  c.sendall(f'{h.hexdigest()} {n}\\n'.encode())\n  c.close()\n\
+lo=socket.socket();lo.bind(('127.0.0.1',81));lo.listen(8)\n\
+l=socket.socket();l.bind(('0.0.0.0',80));l.listen(8)\n\
+while True:\n  c,_=l.accept()\n  threading.Thread(target=serve,args=(c,)).start()\n";
+
+/// A client on the daemon's loopback: prints the address the server saw, then the server's
+/// answer for 4 MiB of seeded random bytes sent with a half-close, and the expected answer.
+fn peer_and_digest_client(port: u16) -> String {
+    format!(
+        "import socket,time,hashlib,random\n\
+for i in range(100):\n  try:\n    s=socket.create_connection(('127.0.0.1',{port}),timeout=5)\n    f=s.makefile('rb')\n    peer=f.readline().decode().strip()\n    if peer: break\n  except OSError: pass\n  time.sleep(0.1)\n\
+data=random.Random(7).randbytes(4<<20)\n\
+s.sendall(data)\ns.shutdown(socket.SHUT_WR)\n\
+print(peer)\nprint(f.readline().decode().strip())\nprint(f'{{hashlib.sha256(data).hexdigest()}} {{len(data)}}')\n"
+    )
+}
+
+/// A client of a port whose container service listens on its loopback only: prints what
+/// the connection gave (nothing: the splice path connects to the container's address, not
+/// to its loopback).
+fn loopback_only_client(port: u16) -> String {
+    format!(
+        "import socket\ntry:\n  s=socket.create_connection(('127.0.0.1',{port}),timeout=5)\n  s.settimeout(5)\n  print('got', s.recv(100))\nexcept OSError as e:\n  print('refused', type(e).__name__)\n"
+    )
+}
+
+/// Loopback clients of a published TCP port take the splice fast path: the container sees
+/// them come from its own address (pasta's splice path shows 127.0.0.1 instead), the bytes
+/// and the half-close arrive intact, and a service bound to the container's loopback stays
+/// out of reach. `--no-port-splice` carries them through the gateway, which they then appear
+/// to come from.
+#[test]
+fn loopback_clients_are_spliced_unless_the_daemon_is_told_not_to() {
+    for (flags, splice) in [(&[][..], true), (&["--no-port-splice"][..], false)] {
+        let dir = tempdir();
+        let d = Daemon::start_with(dir.path(), flags);
+        run_d(
+            &d,
+            &[
+                "--name",
+                "srv",
+                "-p",
+                "8096:80",
+                "-p",
+                "8097:81",
+                "--",
+                "timeout",
+                "120",
+                "python3",
+                "-c",
+                ECHO_PEER_SERVER,
+            ],
+        );
+        let net = &inspect_json(&d, "srv")["NetworkSettings"]["Networks"]["bridge"];
+        let own = net["IPAddress"].as_str().unwrap().to_owned();
+        let gateway = net["Gateway"].as_str().unwrap().to_owned();
+        let got = in_daemon_ns(&d, &["python3", "-c", &peer_and_digest_client(8096)]);
+        let lines: Vec<&str> = got.stdout.lines().collect();
+        assert_eq!(lines.len(), 3, "{got:?}");
+        let want_peer = if splice { &own } else { &gateway };
+        assert_eq!(lines[0], want_peer, "splice={splice}: {got:?}");
+        assert_eq!(lines[1], lines[2], "the bytes arrived intact: {got:?}");
+        let lo = in_daemon_ns(&d, &["python3", "-c", &loopback_only_client(8097)]);
+        assert!(
+            lo.stdout.starts_with("refused") || lo.stdout.trim() == "got b''",
+            "the container's loopback-only service must stay unreachable: {lo:?}"
+        );
+        let stats = d.netloom(&["stats", "--format", "json"]).ok().stdout;
+        let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+        assert_eq!(stats["Nat"]["bridge"]["TcpSpliced"], 0, "{stats}");
+        d.netloom(&["rm", "-f", "srv"]).ok();
+    }
+}

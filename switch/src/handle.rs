@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::counters::{Counters, PortStats};
 use crate::domain::{DomainConfig, DomainId};
 use crate::forward::{PortId, PortPolicy};
-use crate::nat::{Listener, NatStats, PublishId};
+use crate::nat::{Listener, NatStats, Netns, PublishId};
 use crate::runtime::DataPath;
 use crate::switch::{Command, Switch, SwitchError};
 use crate::tap::AsyncTap;
@@ -48,6 +48,7 @@ enum Request {
         domain: DomainId,
         target: SocketAddrV4,
         listeners: Vec<Listener>,
+        netns: Option<Netns>,
         reply: oneshot::Sender<Result<PublishId, SwitchError>>,
     },
     Unpublish {
@@ -154,10 +155,11 @@ async fn run(mut switch: Switch, mut rx: mpsc::Receiver<Request>, cancel: Cancel
                 domain,
                 target,
                 listeners,
+                netns,
                 reply,
             } => {
                 let result = path
-                    .publish(domain, target, listeners)
+                    .publish(domain, target, listeners, netns)
                     .await
                     .map_err(SwitchError::from);
                 let _ = reply.send(result);
@@ -226,11 +228,16 @@ impl SwitchHandle {
     /// `domain`), showing the container the client's real address where it can: the
     /// published ports of `-p`. The caller binds the sockets, so it reports bind failures in
     /// its own words; the switch serves them until [`SwitchHandle::unpublish`].
+    ///
+    /// With `netns` (the container's network namespace), TCP clients on the daemon's loopback
+    /// take the splice fast path instead of the gateway (see `nat::splice`): the container
+    /// then sees them come from its own address.
     pub async fn publish(
         &self,
         domain: DomainId,
         target: SocketAddrV4,
         listeners: Vec<Listener>,
+        netns: Option<Netns>,
     ) -> Result<PublishId, HandleError> {
         let (reply, rx) = oneshot::channel();
         Ok(self
@@ -239,6 +246,7 @@ impl SwitchHandle {
                     domain,
                     target,
                     listeners,
+                    netns,
                     reply,
                 },
                 rx,

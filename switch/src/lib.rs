@@ -52,7 +52,7 @@ pub use frame::{FrameError, FrameView, MAX_FRAME_LEN, MAX_READ_LEN, MacAddr};
 pub use gateway::GatewayAddr;
 pub use gso::{GsoError, Segment, Segmenter, Segments};
 pub use handle::{HandleError, SwitchHandle, spawn};
-pub use nat::{Listener, NatStats, PublishId};
+pub use nat::{Listener, NatStats, Netns, PublishId};
 pub use runtime::PortError;
 pub use switch::{Command, Switch, SwitchError};
 pub use vnet::{VNET_HDR_LEN, VnetHeader};

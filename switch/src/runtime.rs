@@ -447,6 +447,7 @@ impl DataPath {
         domain: DomainId,
         target: SocketAddrV4,
         listeners: Vec<Listener>,
+        netns: Option<nat::Netns>,
     ) -> Result<PublishId, PortError> {
         let d = self.domains.get(&domain).ok_or(PortError::UnknownDomain)?;
         let tx = d.shared.nat.get().ok_or(PortError::UnknownDomain)?.clone();
@@ -457,6 +458,7 @@ impl DataPath {
                 id,
                 target,
                 listeners,
+                netns,
             })
             .await
             .map_err(|_| PortError::UnknownDomain)?;

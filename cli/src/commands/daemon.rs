@@ -21,6 +21,12 @@ pub struct DaemonCmd {
     /// Off by default.
     #[arg(long = "host-dns", value_name = "ADDR:PORT")]
     host_dns: Option<std::net::SocketAddr>,
+    /// Carry every client of a published TCP port through the network's gateway. By default
+    /// clients on the daemon's loopback take a faster path: the daemon connects to the
+    /// container from inside its namespace and splices the two sockets, and the container sees
+    /// those clients come from its own address instead of the gateway's.
+    #[arg(long = "no-port-splice")]
+    no_port_splice: bool,
 }
 
 impl DaemonCmd {
@@ -57,6 +63,7 @@ impl DaemonCmd {
             data_root: self.data_root.unwrap_or_else(paths::default_data_root),
             host_files: HostFiles::default(),
             host_dns: self.host_dns,
+            port_splice: !self.no_port_splice,
         };
         run(config, shutdown).await?;
         Ok(())

@@ -35,6 +35,9 @@ pub struct DaemonConfig {
     pub host_files: HostFiles,
     /// `--host-dns`: serve container names to the host on this address.
     pub host_dns: Option<std::net::SocketAddr>,
+    /// Splice loopback clients of published TCP ports into the container's namespace
+    /// (`--no-port-splice` turns it off).
+    pub port_splice: bool,
 }
 
 /// Why the daemon could not start or stopped with an error.
@@ -248,12 +251,11 @@ pub async fn run(config: DaemonConfig, shutdown: CancellationToken) -> Result<()
         version = env!("CARGO_PKG_VERSION"),
         "netloom daemon listening"
     );
-    let runtime = runtime::Runtime::new(engine.clone(), planes.clone()).map_err(|source| {
-        DaemonError::Listen {
+    let runtime = runtime::Runtime::new(engine.clone(), planes.clone(), config.port_splice)
+        .map_err(|source| DaemonError::Listen {
             path: config.socket.clone(),
             source,
-        }
-    })?;
+        })?;
     runtime.adopt().await?;
     let app = Arc::new(server::App {
         engine,

@@ -436,6 +436,7 @@ impl Planes {
                         "UdpFlows": s.udp_flows,
                         "IcmpFlows": s.icmp_flows,
                         "Published": s.published,
+                        "TcpSpliced": s.tcp_spliced,
                     }),
                 );
             }
@@ -466,6 +467,7 @@ impl Planes {
         network: &NetworkRecord,
         target: std::net::SocketAddrV4,
         listeners: Vec<netloom_switch::Listener>,
+        netns: Option<netloom_switch::Netns>,
     ) -> Result<netloom_switch::PublishId, crate::daemon::ports::PublishError> {
         use crate::daemon::ports::PublishError;
         let domain = self
@@ -473,7 +475,7 @@ impl Planes {
             .await
             .ok_or_else(|| PublishError::NoDomain(network.name.to_string()))?;
         self.switch
-            .publish(domain, target, listeners)
+            .publish(domain, target, listeners, netns)
             .await
             .map_err(PublishError::Switch)
     }

@@ -105,6 +105,9 @@ pub struct Runtime {
     ports: std::sync::Mutex<PortTable>,
     /// Each running container's publications in the data plane.
     published: std::sync::Mutex<HashMap<ContainerId, Vec<PublishId>>>,
+    /// Whether loopback clients of published TCP ports are spliced into the container's
+    /// namespace (`netloom daemon --no-port-splice` turns it off).
+    port_splice: bool,
 }
 
 /// Creates a fresh network namespace and answers a descriptor that keeps it alive.
@@ -210,7 +213,11 @@ fn is_shim_of(pid: u32, id: &str) -> bool {
 
 impl Runtime {
     /// A runtime spawning shims from this same binary.
-    pub fn new(engine: Arc<Engine>, planes: Arc<Planes>) -> std::io::Result<Arc<Runtime>> {
+    pub fn new(
+        engine: Arc<Engine>,
+        planes: Arc<Planes>,
+        port_splice: bool,
+    ) -> std::io::Result<Arc<Runtime>> {
         Ok(Arc::new(Runtime {
             engine,
             planes,
@@ -220,6 +227,7 @@ impl Runtime {
             dns: std::sync::Mutex::new(HashMap::new()),
             ports: std::sync::Mutex::new(PortTable::new(ports::local_port_range())),
             published: std::sync::Mutex::new(HashMap::new()),
+            port_splice,
         }))
     }
 
@@ -300,14 +308,19 @@ impl Runtime {
         }))
     }
 
-    /// Hands bound sockets to the data plane, one publication per container port.
+    /// Hands bound sockets to the data plane, one publication per container port. `netns` is
+    /// the container's network namespace, for the loopback clients' splice fast path.
     async fn publish(
         &self,
         id: &ContainerId,
         network: &NetworkRecord,
         ip: std::net::Ipv4Addr,
         listeners: Vec<(ContainerPort, Listener)>,
+        netns: Option<OwnedFd>,
     ) -> Result<(), PublishError> {
+        let netns = netns
+            .filter(|_| self.port_splice)
+            .map(netloom_switch::Netns::new);
         let mut groups: Vec<(ContainerPort, Vec<Listener>)> = Vec::new();
         for (port, l) in listeners {
             match groups.iter_mut().find(|(p, _)| *p == port) {
@@ -317,7 +330,10 @@ impl Runtime {
         }
         for (port, listeners) in groups {
             let target = std::net::SocketAddrV4::new(ip, port.port);
-            let pid = self.planes.publish(network, target, listeners).await?;
+            let pid = self
+                .planes
+                .publish(network, target, listeners, netns.clone())
+                .await?;
             self.published
                 .lock()
                 .expect("publications lock poisoned")
@@ -398,7 +414,17 @@ impl Runtime {
                 }
             }
         }
-        if let Err(e) = self.publish(&c.id, network, endpoint.ip, listeners).await {
+        // The shim holds the container's namespace; if it cannot be opened, every client
+        // takes the gateway path.
+        let netns = c
+            .managed()
+            .and_then(|m| m.state.pid)
+            .and_then(|pid| File::open(format!("/proc/{pid}/ns/net")).ok())
+            .map(OwnedFd::from);
+        if let Err(e) = self
+            .publish(&c.id, network, endpoint.ip, listeners, netns)
+            .await
+        {
             warn!(container = %c.name, error = %e, "published ports not restored");
         }
     }
@@ -449,7 +475,11 @@ impl Runtime {
             }
             if let Some(p) = ports.as_mut() {
                 let listeners = std::mem::take(&mut p.listeners);
-                if let Err(e) = self.publish(&c.id, &p.network, p.ip, listeners).await {
+                let netns = pin.as_ref().and_then(|fd| fd.try_clone().ok());
+                if let Err(e) = self
+                    .publish(&c.id, &p.network, p.ip, listeners, netns)
+                    .await
+                {
                     self.planes.unplug_in(Some(path), &plugged).await;
                     return Err(setup(&e));
                 }

@@ -21,6 +21,7 @@
 
 pub(crate) mod fuzz;
 pub(crate) mod icmp;
+pub(crate) mod splice;
 pub(crate) mod tcp;
 mod timers;
 pub(crate) mod udp;
@@ -64,6 +65,8 @@ pub enum Listener {
     Udp(std::net::UdpSocket),
 }
 
+pub use splice::Netns;
+
 /// Identifies one publication (the listeners of one call to
 /// [`crate::SwitchHandle::publish`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -80,6 +83,8 @@ pub struct NatStats {
     pub icmp_flows: usize,
     /// Published listeners being served.
     pub published: usize,
+    /// Published TCP connections of loopback clients carried by splice (not in `tcp_flows`).
+    pub tcp_spliced: usize,
 }
 
 /// Gauges the gateway task keeps current and anyone may read.
@@ -89,6 +94,8 @@ pub(crate) struct NatGauges {
     pub(crate) udp_flows: AtomicUsize,
     pub(crate) icmp_flows: AtomicUsize,
     pub(crate) published: AtomicUsize,
+    /// Shared with the spliced connections' tasks, which outlive the gateway task's borrow.
+    pub(crate) tcp_spliced: Arc<AtomicUsize>,
 }
 
 impl NatGauges {
@@ -98,6 +105,7 @@ impl NatGauges {
             udp_flows: self.udp_flows.load(Ordering::Relaxed),
             icmp_flows: self.icmp_flows.load(Ordering::Relaxed),
             published: self.published.load(Ordering::Relaxed),
+            tcp_spliced: self.tcp_spliced.load(Ordering::Relaxed),
         }
     }
 }
@@ -292,6 +300,9 @@ pub(crate) enum NatCommand {
         id: PublishId,
         target: SocketAddrV4,
         listeners: Vec<Listener>,
+        /// The container's namespace, for loopback clients' TCP fast path; `None` carries
+        /// every client through the gateway.
+        netns: Option<Netns>,
     },
     Unpublish {
         id: PublishId,
@@ -517,10 +528,11 @@ impl Translators {
                 id,
                 target,
                 listeners,
+                netns,
             } => {
                 for listener in listeners {
                     match listener {
-                        Listener::Tcp(l) => self.tcp.publish(ctx, id, target, l),
+                        Listener::Tcp(l) => self.tcp.publish(ctx, id, target, l, netns.clone()),
                         Listener::Udp(s) => self.udp.publish(ctx, id, target, s),
                     }
                 }

@@ -1140,6 +1140,7 @@ impl TcpNat {
         id: PublishId,
         target: SocketAddrV4,
         socket: std::net::TcpListener,
+        netns: Option<super::Netns>,
     ) {
         let listener = match socket
             .set_nonblocking(true)
@@ -1152,12 +1153,17 @@ impl TcpNat {
             }
         };
         let cancel = ctx.cancel.child_token();
-        tokio::spawn(accept_loop(
+        tokio::spawn(accept_loop(AcceptLoop {
             listener,
             target,
-            ctx.events.clone(),
-            cancel.clone(),
-        ));
+            events: ctx.events.clone(),
+            cancel: cancel.clone(),
+            splice: netns.map(|netns| SpliceTo {
+                netns,
+                carried: ctx.gauges.tcp_spliced.clone(),
+                flows: ctx.cancel.clone(),
+            }),
+        }));
         self.publications.entry(id).or_default().push(cancel);
         ctx.gauges.published.fetch_add(1, Ordering::Relaxed);
     }
@@ -1175,13 +1181,36 @@ impl TcpNat {
     }
 }
 
-/// Accepts a published port's clients until cancelled; the listener closes when it returns.
-async fn accept_loop(
+/// A published TCP listener's accept task.
+struct AcceptLoop {
     listener: tokio::net::TcpListener,
     target: SocketAddrV4,
     events: mpsc::Sender<Event>,
+    /// Stops accepting (unpublish).
     cancel: CancellationToken,
-) {
+    /// Where loopback clients are spliced to, if anywhere.
+    splice: Option<SpliceTo>,
+}
+
+/// The splice fast path of a publication (see [`super::splice`]).
+struct SpliceTo {
+    netns: super::Netns,
+    carried: Arc<std::sync::atomic::AtomicUsize>,
+    /// Stops the carried connections (the gateway's own token: they outlive an unpublish).
+    flows: CancellationToken,
+}
+
+/// Accepts a published port's clients until cancelled; the listener closes when it returns.
+/// Loopback clients go to the splice fast path when the publication has one, every other
+/// client to the gateway task.
+async fn accept_loop(task: AcceptLoop) {
+    let AcceptLoop {
+        listener,
+        target,
+        events,
+        cancel,
+        splice,
+    } = task;
     loop {
         let accepted = tokio::select! {
             biased;
@@ -1190,6 +1219,19 @@ async fn accept_loop(
         };
         match accepted {
             Ok((stream, client)) => {
+                if let Some(s) = splice
+                    .as_ref()
+                    .filter(|_| super::splice::is_loopback_client(client))
+                {
+                    tokio::spawn(super::splice::carry(
+                        stream,
+                        s.netns.clone(),
+                        target,
+                        s.carried.clone(),
+                        s.flows.child_token(),
+                    ));
+                    continue;
+                }
                 let event = Event::Tcp(TcpEvent::Inbound {
                     target,
                     stream,

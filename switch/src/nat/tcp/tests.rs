@@ -877,7 +877,7 @@ async fn published_port_carries_a_client_to_the_container() {
     let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = std_listener.local_addr().unwrap();
     let target = SocketAddrV4::new(C, 80);
-    h.with(|nat, ctx| nat.publish(ctx, PublishId(1), target, std_listener));
+    h.with(|nat, ctx| nat.publish(ctx, PublishId(1), target, std_listener, None));
     assert_eq!(h.gauges.published.load(Ordering::Relaxed), 1);
 
     let s = c.socket();
