@@ -1,7 +1,12 @@
 #!/bin/bash
-# connection rate of a published port from the daemon's loopback: splice (default) vs --no-port-splice
+# Connection rate of a published port from the daemon's loopback: the splice fast path
+# (default) vs --no-port-splice (through the gateway). Root; N=2000 sequential connections.
+# Usage: sudo [NL_BIN=path] [N=2000] benches/e2e/tools/connrate.sh
+# Safety: the daemon runs in a namespace this script creates (cr-h) and removes; the clients
+# connect to 127.0.0.1 inside it; the container is a netloom container of that daemon.
 set -u
-NL_BIN=${NL_BIN:-/work/target-bench/release/netloom}
+ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
+NL_BIN=${NL_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/netloom}
 N=${N:-2000}
 for mode in splice gateway; do
   D=$(mktemp -d /tmp/crnl.XXXX); ip netns add cr-h; ip -n cr-h link set lo up
