@@ -16,7 +16,8 @@
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
@@ -81,6 +82,80 @@ pub struct Store {
     /// The open database; replaced by [`Store::recover`] after redb refuses to go on. `None`
     /// only while a replacement failed.
     db: Mutex<Option<Arc<redb::Database>>>,
+    /// Held (write) by [`Store::write`] around a commit and the bump of `generation` that
+    /// follows it, and (read) by whoever pairs a transaction with a generation: a transaction
+    /// begun under the read side sees exactly the commits `generation` counts.
+    commits: RwLock<()>,
+    /// How many commits [`Store::write`] has made.
+    generation: AtomicU64,
+    /// The decoded record tables as of one generation: a request that reads every record
+    /// (most do) decodes them once per change instead of once per request.
+    cache: Mutex<Cache>,
+}
+
+/// Decoded tables, all as of `generation`.
+#[derive(Debug, Default)]
+struct Cache {
+    generation: u64,
+    networks: Option<Arc<Vec<NetworkRecord>>>,
+    containers: Option<Arc<Vec<ContainerRecord>>>,
+    endpoints: Option<Arc<Vec<EndpointRecord>>>,
+}
+
+type JsonTable = TableDefinition<'static, &'static str, &'static [u8]>;
+
+/// The record types [`Cache`] holds, with the table each comes from.
+trait CachedRecords: Sized + Clone + serde::de::DeserializeOwned {
+    /// Its bit in [`WriteTx::dirty`].
+    const BIT: u8;
+    const TABLE: JsonTable;
+    fn slot(cache: &mut Cache) -> &mut Option<Arc<Vec<Self>>>;
+}
+
+impl CachedRecords for NetworkRecord {
+    const BIT: u8 = 1;
+    const TABLE: JsonTable = NETWORKS;
+    fn slot(cache: &mut Cache) -> &mut Option<Arc<Vec<Self>>> {
+        &mut cache.networks
+    }
+}
+
+impl CachedRecords for ContainerRecord {
+    const BIT: u8 = 2;
+    const TABLE: JsonTable = CONTAINERS;
+    fn slot(cache: &mut Cache) -> &mut Option<Arc<Vec<Self>>> {
+        &mut cache.containers
+    }
+}
+
+impl CachedRecords for EndpointRecord {
+    const BIT: u8 = 4;
+    const TABLE: JsonTable = ENDPOINTS;
+    fn slot(cache: &mut Cache) -> &mut Option<Arc<Vec<Self>>> {
+        &mut cache.endpoints
+    }
+}
+
+impl Cache {
+    fn get<T: CachedRecords>(&mut self, generation: u64) -> Option<Vec<T>> {
+        if self.generation != generation {
+            return None;
+        }
+        T::slot(self).as_ref().map(|v| Vec::clone(v))
+    }
+
+    fn put<T: CachedRecords>(&mut self, generation: u64, records: &[T]) {
+        if self.generation != generation {
+            if generation < self.generation {
+                return;
+            }
+            *self = Cache {
+                generation,
+                ..Cache::default()
+            };
+        }
+        *T::slot(self) = Some(Arc::new(records.to_vec()));
+    }
 }
 
 /// How long [`Store::recover`] waits for the transactions still running on a database it
@@ -150,6 +225,9 @@ impl Store {
         let store = Store {
             path: path.to_owned(),
             db: Mutex::new(Some(Arc::new(db))),
+            commits: RwLock::new(()),
+            generation: AtomicU64::new(0),
+            cache: Mutex::new(Cache::default()),
         };
         store.write(|tx| {
             tx.txn.open_table(NETWORKS)?;
@@ -248,28 +326,85 @@ impl Store {
     /// Runs `f` in one write transaction and commits it if `f` succeeds; on error nothing changes.
     pub fn write<T, E: From<StoreError>>(
         &self,
-        f: impl FnOnce(&mut WriteTx) -> Result<T, E>,
+        f: impl FnOnce(&mut WriteTx<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
         let txn = self.begin_write()?;
-        let mut tx = WriteTx { txn };
+        // redb lets this transaction begin once the previous one has committed; the read side
+        // waits until that commit is counted too.
+        let generation = {
+            let _counted = self.commits.read().expect("store commit lock poisoned");
+            self.generation.load(Ordering::Acquire)
+        };
+        let mut tx = WriteTx {
+            txn,
+            store: self,
+            generation,
+            dirty: 0,
+        };
         let out = f(&mut tx)?;
-        tx.txn.commit().map_err(StoreError::from)?;
+        let WriteTx { txn, .. } = tx;
+        let _committing = self.commits.write().expect("store commit lock poisoned");
+        let committed = txn.commit();
+        // Counted even if the commit failed: the cache is at worst invalidated for nothing.
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        committed.map_err(StoreError::from)?;
         Ok(out)
+    }
+
+    /// A read transaction and the generation it sees; no generation (no caching) when the
+    /// database first had to be opened again.
+    fn read_at(&self) -> Result<(Option<u64>, redb::ReadTransaction), StoreError> {
+        {
+            let _counted = self.commits.read().expect("store commit lock poisoned");
+            let generation = self.generation.load(Ordering::Acquire);
+            match self.db()?.begin_read() {
+                Ok(txn) => return Ok((Some(generation), txn)),
+                Err(e) if is_previous_io(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok((None, self.begin_read()?))
+    }
+
+    /// `T`'s records as of `generation`: from the cache, or decoded by `read` (which must see
+    /// exactly that generation) and cached.
+    fn cached<T: CachedRecords>(
+        &self,
+        generation: Option<u64>,
+        read: impl FnOnce() -> Result<Vec<T>, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let Some(generation) = generation else {
+            return read();
+        };
+        if let Some(v) = self
+            .cache
+            .lock()
+            .expect("cache lock poisoned")
+            .get(generation)
+        {
+            return Ok(v);
+        }
+        let v = read()?;
+        self.cache
+            .lock()
+            .expect("cache lock poisoned")
+            .put(generation, &v);
+        Ok(v)
     }
 
     /// All networks, in id order.
     pub fn networks(&self) -> Result<Vec<NetworkRecord>, StoreError> {
-        let txn = self.begin_read()?;
-        all(&txn.open_table(NETWORKS)?)
+        let (generation, txn) = self.read_at()?;
+        self.cached(generation, || all(&txn.open_table(NETWORKS)?))
     }
 
     /// Everything, as of one moment.
     pub fn snapshot(&self) -> Result<Snapshot, StoreError> {
-        let txn = self.begin_read()?;
+        let (generation, txn) = self.read_at()?;
         Ok(Snapshot {
-            networks: all(&txn.open_table(NETWORKS)?)?,
-            containers: all(&txn.open_table(CONTAINERS)?)?,
-            endpoints: all(&txn.open_table(ENDPOINTS)?)?,
+            networks: self.cached(generation, || all(&txn.open_table(NETWORKS)?))?,
+            containers: self.cached(generation, || all(&txn.open_table(CONTAINERS)?))?,
+            endpoints: self.cached(generation, || all(&txn.open_table(ENDPOINTS)?))?,
         })
     }
 
@@ -424,28 +559,43 @@ impl Store {
 
 /// One open write transaction; see [`Store::write`].
 #[allow(missing_debug_implementations)]
-pub struct WriteTx {
+pub struct WriteTx<'s> {
     txn: redb::WriteTransaction,
+    store: &'s Store,
+    /// The commits the transaction started from.
+    generation: u64,
+    /// The cached tables this transaction has changed (their cached records are stale here).
+    dirty: u8,
 }
 
-impl WriteTx {
+impl WriteTx<'_> {
+    /// `T`'s records as of this transaction.
+    fn records<T: CachedRecords>(&self) -> Result<Vec<T>, StoreError> {
+        let read = || all(&self.txn.open_table(T::TABLE)?);
+        if self.dirty & T::BIT != 0 {
+            return read();
+        }
+        self.store.cached(Some(self.generation), read)
+    }
+
     /// All networks as of this transaction.
     pub fn networks(&self) -> Result<Vec<NetworkRecord>, StoreError> {
-        all(&self.txn.open_table(NETWORKS)?)
+        self.records()
     }
 
     /// All containers as of this transaction.
     pub fn containers(&self) -> Result<Vec<ContainerRecord>, StoreError> {
-        all(&self.txn.open_table(CONTAINERS)?)
+        self.records()
     }
 
     /// All endpoints as of this transaction.
     pub fn endpoints(&self) -> Result<Vec<EndpointRecord>, StoreError> {
-        all(&self.txn.open_table(ENDPOINTS)?)
+        self.records()
     }
 
     /// Adds a container with its name index entry.
     pub fn insert_container(&mut self, c: &ContainerRecord) -> Result<(), StoreError> {
+        self.dirty |= <ContainerRecord as CachedRecords>::BIT;
         let json = serde_json::to_vec(c).expect("container records always serialize");
         self.txn
             .open_table(CONTAINERS)?
@@ -458,6 +608,7 @@ impl WriteTx {
 
     /// Removes a container and its name index entry (its endpoints must be gone already).
     pub fn remove_container(&mut self, c: &ContainerRecord) -> Result<(), StoreError> {
+        self.dirty |= <ContainerRecord as CachedRecords>::BIT;
         self.txn.open_table(CONTAINERS)?.remove(c.id.as_str())?;
         self.txn
             .open_table(CONTAINER_NAMES)?
@@ -467,6 +618,7 @@ impl WriteTx {
 
     /// Adds an endpoint and allocates its address.
     pub fn insert_endpoint(&mut self, e: &EndpointRecord) -> Result<(), StoreError> {
+        self.dirty |= <EndpointRecord as CachedRecords>::BIT;
         let json = serde_json::to_vec(e).expect("endpoint records always serialize");
         self.txn
             .open_table(ENDPOINTS)?
@@ -480,6 +632,7 @@ impl WriteTx {
 
     /// Removes an endpoint and releases its address.
     pub fn remove_endpoint(&mut self, e: &EndpointRecord) -> Result<(), StoreError> {
+        self.dirty |= <EndpointRecord as CachedRecords>::BIT;
         self.txn.open_table(ENDPOINTS)?.remove(e.id.as_str())?;
         let key = address_key(&e.network, e.ip);
         self.txn.open_table(ADDRESSES)?.remove(key.as_str())?;
@@ -488,6 +641,7 @@ impl WriteTx {
 
     /// Adds a network with its name index entry, its subnet and its gateway allocation.
     pub fn insert_network(&mut self, n: &NetworkRecord) -> Result<(), StoreError> {
+        self.dirty |= <NetworkRecord as CachedRecords>::BIT;
         let json = serde_json::to_vec(n).expect("network records always serialize");
         self.txn
             .open_table(NETWORKS)?
@@ -510,6 +664,7 @@ impl WriteTx {
 
     /// Removes a network and everything it owns in the indexes.
     pub fn remove_network(&mut self, n: &NetworkRecord) -> Result<(), StoreError> {
+        self.dirty |= <NetworkRecord as CachedRecords>::BIT;
         self.txn.open_table(NETWORKS)?.remove(n.id.as_str())?;
         self.txn
             .open_table(NETWORK_NAMES)?
@@ -573,6 +728,94 @@ mod tests {
         let left = store.networks().unwrap();
         assert_eq!(left, vec![b]);
         assert!(store.check_consistency().unwrap().is_empty());
+    }
+
+    /// The decoded-records cache never shows a transaction or a snapshot anything but its
+    /// own view: commits invalidate it, a transaction sees its own uncommitted changes, and a
+    /// failed transaction leaves nothing behind in it.
+    #[test]
+    fn cached_records_follow_every_commit_and_a_transactions_own_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let a = network("a", "172.18.0.0/16", [172, 18, 0, 1]);
+        let b = network("b", "172.19.0.0/16", [172, 19, 0, 1]);
+        store.write(|tx| tx.insert_network(&a)).unwrap();
+        assert_eq!(store.snapshot().unwrap().networks, vec![a.clone()]);
+        assert_eq!(store.networks().unwrap(), vec![a.clone()]);
+        let r: Result<(), StoreError> = store.write(|tx| {
+            assert_eq!(tx.networks()?, vec![a.clone()]);
+            tx.insert_network(&b)?;
+            assert_eq!(
+                tx.networks()?.len(),
+                2,
+                "the transaction sees its own insert"
+            );
+            Err(StoreError::Unavailable { path: "x".into() })
+        });
+        assert!(r.is_err());
+        assert_eq!(store.snapshot().unwrap().networks, vec![a.clone()]);
+        store.write(|tx| tx.insert_network(&b)).unwrap();
+        assert_eq!(store.snapshot().unwrap().networks.len(), 2);
+        store.write(|tx| tx.remove_network(&a)).unwrap();
+        assert_eq!(store.networks().unwrap(), vec![b.clone()]);
+        store
+            .write(|tx| {
+                assert_eq!(tx.networks()?, vec![b.clone()]);
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+    }
+
+    /// Readers racing a writer never see a network count go back, and the writer's own
+    /// transactions always start from the last commit (a stale cached view there would
+    /// hand out what another commit already took).
+    #[test]
+    fn cached_records_are_never_stale_under_concurrent_commits() {
+        const WRITES: usize = 60;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let (store, done) = (store.clone(), done.clone());
+                std::thread::spawn(move || {
+                    let mut last = 0;
+                    let mut reads = 0;
+                    while !done.load(Ordering::Acquire) || reads == 0 {
+                        let n = store.snapshot().unwrap().networks.len();
+                        assert!(
+                            n >= last,
+                            "a snapshot went back from {last} to {n} networks"
+                        );
+                        last = n;
+                        reads += 1;
+                    }
+                    reads
+                })
+            })
+            .collect();
+        for i in 0..WRITES {
+            let n = network(
+                &format!("n{i}"),
+                &format!("10.{i}.0.0/16"),
+                [10, i as u8, 0, 1],
+            );
+            store
+                .write(|tx| {
+                    assert_eq!(
+                        tx.networks()?.len(),
+                        i,
+                        "the transaction starts from the last commit"
+                    );
+                    tx.insert_network(&n)
+                })
+                .unwrap();
+        }
+        done.store(true, Ordering::Release);
+        for r in readers {
+            assert!(r.join().unwrap() > 0);
+        }
+        assert_eq!(store.snapshot().unwrap().networks.len(), WRITES);
     }
 
     #[test]
