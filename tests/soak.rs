@@ -1,7 +1,8 @@
 //! Soak: minutes of mixed load against one daemon — east-west TCP between two containers,
-//! connections through outbound NAT to an outside namespace, connections to a published port,
-//! DNS queries, containers churning — with no failed operation, and the daemon's resident
-//! memory and open descriptors flat (within 10 %) after the warm-up.
+//! connections through outbound NAT to an outside namespace, connections to a published port
+//! (from the outside, through the gateway, and from the daemon's loopback, spliced), DNS
+//! queries, containers churning — with no failed operation, and the daemon's resident memory
+//! and open descriptors flat (within 10 %) after the warm-up.
 //!
 //! Too long for the default run; one command runs it (10 minutes by default):
 //!
@@ -9,8 +10,8 @@
 //! sudo SOAK_SECS=600 cargo test -p netloom --test integration soak -- --ignored --nocapture
 //! ```
 //!
-//! `SOAK_ONLY=nat,east` runs only some of the workers (`east`, `nat`, `published`, `churn`), to
-//! chase one kind of failure.
+//! `SOAK_ONLY=nat,east` runs only some of the workers (`east`, `nat`, `published`, `spliced`,
+//! `churn`), to chase one kind of failure.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -204,13 +205,21 @@ fn soak_mixed_load_keeps_memory_and_descriptors_flat() {
             }
         }));
     }
-    if wanted("published") {
+    // The same published port from the outside (through the gateway) and from the daemon's
+    // loopback (the splice fast path).
+    let spliced: SocketAddr = "127.0.0.1:8088".parse().unwrap();
+    for (what, from, target) in [
+        ("published", outside.pid(), published),
+        ("spliced", d.pid(), spliced),
+    ] {
+        if !wanted(what) {
+            continue;
+        }
         let (stop, ops, failures) = (stop.clone(), ops.clone(), failures.clone());
-        let from = outside.pid();
         workers.push(std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 let got = in_netns(from, move || -> Result<String, String> {
-                    let mut s = TcpStream::connect_timeout(&published, Duration::from_secs(5))
+                    let mut s = TcpStream::connect_timeout(&target, Duration::from_secs(5))
                         .map_err(|e| e.to_string())?;
                     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
                     s.write_all(b"GET / HTTP/1.0\r\n\r\n")
@@ -223,10 +232,7 @@ fn soak_mixed_load_keeps_memory_and_descriptors_flat() {
                     Ok(p) if p.starts_with("HTTP/1.0 200") => {
                         ops.fetch_add(1, Ordering::Relaxed);
                     }
-                    other => failures
-                        .lock()
-                        .unwrap()
-                        .push(format!("published: {other:?}")),
+                    other => failures.lock().unwrap().push(format!("{what}: {other:?}")),
                 }
             }
         }));
