@@ -20,4 +20,5 @@ mod interactive;
 mod nat;
 mod ports;
 mod rename;
+mod rootless;
 mod soak;
