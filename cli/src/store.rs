@@ -137,14 +137,14 @@ impl CachedRecords for EndpointRecord {
 }
 
 impl Cache {
-    fn get<T: CachedRecords>(&mut self, generation: u64) -> Option<Vec<T>> {
+    fn get<T: CachedRecords>(&mut self, generation: u64) -> Option<Arc<Vec<T>>> {
         if self.generation != generation {
             return None;
         }
-        T::slot(self).as_ref().map(|v| Vec::clone(v))
+        T::slot(self).clone()
     }
 
-    fn put<T: CachedRecords>(&mut self, generation: u64, records: &[T]) {
+    fn put<T: CachedRecords>(&mut self, generation: u64, records: Arc<Vec<T>>) {
         if self.generation != generation {
             if generation < self.generation {
                 return;
@@ -154,7 +154,7 @@ impl Cache {
                 ..Cache::default()
             };
         }
-        *T::slot(self) = Some(Arc::new(records.to_vec()));
+        *T::slot(self) = Some(records);
     }
 }
 
@@ -373,8 +373,17 @@ impl Store {
         generation: Option<u64>,
         read: impl FnOnce() -> Result<Vec<T>, StoreError>,
     ) -> Result<Vec<T>, StoreError> {
+        Ok(Arc::unwrap_or_clone(self.cached_shared(generation, read)?))
+    }
+
+    /// Like [`Self::cached`], without copying the records.
+    fn cached_shared<T: CachedRecords>(
+        &self,
+        generation: Option<u64>,
+        read: impl FnOnce() -> Result<Vec<T>, StoreError>,
+    ) -> Result<Arc<Vec<T>>, StoreError> {
         let Some(generation) = generation else {
-            return read();
+            return read().map(Arc::new);
         };
         if let Some(v) = self
             .cache
@@ -384,12 +393,19 @@ impl Store {
         {
             return Ok(v);
         }
-        let v = read()?;
+        let v = Arc::new(read()?);
         self.cache
             .lock()
             .expect("cache lock poisoned")
-            .put(generation, &v);
+            .put(generation, v.clone());
         Ok(v)
+    }
+
+    /// All containers and sandboxes, in id order, shared with the cache (for lookups that
+    /// need one record and should not copy them all).
+    pub fn containers_shared(&self) -> Result<Arc<Vec<ContainerRecord>>, StoreError> {
+        let (generation, txn) = self.read_at()?;
+        self.cached_shared(generation, || all(&txn.open_table(CONTAINERS)?))
     }
 
     /// All networks, in id order.

@@ -114,7 +114,7 @@ impl Engine {
 
     /// One container (managed or attached) by id, name or id prefix.
     pub fn container(&self, term: &str) -> Result<ContainerRecord, EngineError> {
-        let containers = self.store().snapshot()?.containers;
+        let containers = self.store().containers_shared()?;
         find_container(&containers, term).cloned()
     }
 
