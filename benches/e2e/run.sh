@@ -25,6 +25,9 @@
 # NL_TOPOS=P TOPOS="E E2" (published port vs pasta's splice path).
 # RAW=/tmp/netloom-e2e-raw.txt (every run), OUT=/tmp/netloom-e2e-results.txt (what is printed).
 # NO_BUILD=1 skips the build (uses target/release/netloom or NL_BIN).
+# CC=cubic: the TCP congestion control of every iperf3 TCP run (default: the machine's).
+# DNS=1 (default) ends with benches/e2e/dns.sh twice (at saturation, then capped at 2x
+# aardvark-dns's rate: the DNS target); DNS=0 skips it (needs dnsperf and aardvark-dns).
 #
 # Safety (inherited from peers.sh): all traffic stays inside namespaces named pb-* that the run
 # creates (10.99.x.0/24, slirp's 10.0.2.0/24, loopback inside them); the root namespace is never
@@ -117,6 +120,24 @@ for test in ('tcp@1500', 'tcp@65520'):
         c = cpu_per_gbit(p, test)
         cells.append('%s %s' % ({'N': 'netloom'}.get(p, NAMES.get(p)), '%.1f' % c if c is not None else '-'))
     print('%-10s %s' % (test, '   '.join(cells)))
+def cpu_per_frame():
+    """N's daemon CPU per 64-byte frame it forwarded: CPU over the udp64 runs / frames written
+    into the receiver's TAP between the counters logged around them (pb-N2 eth0 rx_pkts)."""
+    rx = {}
+    for line in open(sys.argv[1]):
+        for when in ('before', 'after'):
+            if line.startswith('# N counters %s-udp64:' % when) and 'pb-N2 eth0 rx_pkts=' in line:
+                rx[when] = int(line.split('pb-N2 eth0 rx_pkts=')[1].split()[0])
+    cpu = sum(float(r['sw_cpu']) / 100 * float(r['secs']) for r in runs.get(('N', 'udp64'), [])
+              if r.get('sw_cpu', '-') != '-' and r.get('secs'))
+    frames = rx.get('after', 0) - rx.get('before', 0)
+    return (cpu / frames * 1e6, cpu, frames) if frames > 0 and cpu > 0 else None
+pf = cpu_per_frame()
+print()
+if pf:
+    print('# switch CPU per small frame (N udp64): %.2f us = %.2f s of daemon CPU / %d frames forwarded' % pf)
+else:
+    print('# switch CPU per small frame: not measured (N udp64 did not run)')
 print()
 print('# targets (benchmark issue)')
 def target(label, topo_n, test, peer, op, want):
@@ -132,7 +153,11 @@ target('TCP MTU 65520 >= 0.9x kernel bridge', 'N', 'tcp@65520', 'B', '>=', 0.9)
 target('TCP MTU 1500  >= 10x vde_switch', 'N', 'tcp@1500', 'C', '>=', 10)
 target('ping RTT      <= 1.5x kernel bridge', 'N', 'ping', 'B', '<=', 1.5)
 target('UDP 64 B rate >= 0.8x kernel bridge', 'N', 'udp64', 'B', '>=', 0.8)
-print('  published ports: see P below; DNS: benches/e2e/dns.sh')
+if pf:
+    print('  %-40s %6.2fus %s' % ('switch CPU <= 2.5 us per small frame', pf[0], 'MET' if pf[0] <= 2.5 else 'MISSED'))
+else:
+    print('  %-40s   not measured' % 'switch CPU <= 2.5 us per small frame')
+print('  published ports: see P below; DNS: at the end (DNS=0 skips it)')
 
 def ratio_verdict(label, n, p, higher_better, note='', width=40):
   """One target line: netloom's figure n against the peer's p, MET or MISSED and by how much."""
@@ -235,4 +260,33 @@ report_G()
 report_P()
 PY
     echo "raw runs: $RAW"
+    # ---- DNS: netloom vs aardvark-dns, same records and queries (benches/e2e/dns.sh) ----------
+    # Twice: at saturation (each server as fast as it answers), then with the offered rate capped
+    # at 2x aardvark-dns's saturation rate, where the target asks for netloom's p99 < 1 ms.
+    if [ "${DNS:-1}" = 1 ]; then
+        echo
+        echo "# DNS: netloom vs aardvark-dns (benches/e2e/dns.sh)"
+        dns_sat=${OUT%.txt}-dns.txt dns_cap=${OUT%.txt}-dns-capped.txt
+        if NO_BUILD=1 NL_BIN="$NL_BIN" OUT="$dns_sat" bash "$HERE/dns.sh" >/dev/null 2>&1; then
+            sed -n '/^DNS benchmark/,$p' "$dns_sat"
+            aard=$(awk '$1 == "aardvark-dns" && $2 == "med" {print int($3)}' "$dns_sat")
+            nl_sat=$(awk '$1 == "netloom" && $2 == "med" {print int($3)}' "$dns_sat")
+            cap=$((2 * ${aard:-0}))
+            if [ "$cap" -gt 0 ] && NO_BUILD=1 NL_BIN="$NL_BIN" QPS=$cap OUT="$dns_cap" bash "$HERE/dns.sh" >/dev/null 2>&1; then
+                echo
+                sed -n '/^DNS benchmark/,$p' "$dns_cap"
+                read -r nl_qps nl_p99 < <(awk '$1 == "netloom" && $2 == "med" {print int($3), $7}' "$dns_cap")
+                echo
+                echo "# target (benchmark issue): DNS >= 2x aardvark-dns queries per second with p99 below 1 ms"
+                awk -v a="$aard" -v s="$nl_sat" -v c="$cap" -v q="$nl_qps" -v p="$nl_p99" 'BEGIN {
+                    printf "  %-40s %6.2fx  %s\n", "qps at saturation >= 2x aardvark-dns", s / a, (s >= 2 * a ? "MET" : "MISSED")
+                    ok = (q >= 0.99 * c && p < 1)
+                    printf "  %-40s %s  (netloom answered %d of %d qps offered, p99 %.3f ms)\n", "p99 < 1 ms at 2x aardvark-dns'"'"'s rate", (ok ? "MET" : "MISSED"), q, c, p }'
+            else
+                echo "# DNS at 2x aardvark-dns's rate: not measured (see $dns_cap)"
+            fi
+        else
+            echo "# DNS: not measured (benches/e2e/dns.sh failed; INSTALL=1 installs dnsperf and aardvark-dns)"
+        fi
+    fi
 } | tee "$OUT"
