@@ -139,6 +139,9 @@ pub(crate) struct Limits {
     pub(crate) tcp_per_container: usize,
     pub(crate) udp_per_container: usize,
     pub(crate) icmp_per_container: usize,
+    /// Published-port connections of loopback clients spliced at once, per network; beyond
+    /// it they take the gateway path (one descriptor each instead of six).
+    pub(crate) spliced_per_network: usize,
 }
 
 impl Default for Limits {
@@ -147,6 +150,7 @@ impl Default for Limits {
             tcp_per_container: 4096,
             udp_per_container: 1024,
             icmp_per_container: 64,
+            spliced_per_network: 1024,
         }
     }
 }

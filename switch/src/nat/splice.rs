@@ -65,7 +65,8 @@ pub(crate) fn is_loopback_client(client: std::net::SocketAddr) -> bool {
 }
 
 /// Carries one accepted loopback client to `target` inside `netns`; returns when the
-/// connection is over. `carried` counts the live spliced connections.
+/// connection is over. `carried` counts the live spliced connections: the caller has counted
+/// this one already, and it is uncounted here when the connection ends, however it ends.
 pub(crate) async fn carry(
     client: TcpStream,
     netns: Netns,
@@ -73,7 +74,6 @@ pub(crate) async fn carry(
     carried: Arc<AtomicUsize>,
     cancel: CancellationToken,
 ) {
-    carried.fetch_add(1, Ordering::Relaxed);
     let _gauge = Decrement(carried);
     let server = tokio::select! {
         () = cancel.cancelled() => return reset(&client),
@@ -237,7 +237,8 @@ mod tests {
             SocketAddr::V4(a) => a,
             SocketAddr::V6(_) => unreachable!(),
         };
-        let gauge = Arc::new(AtomicUsize::new(0));
+        // Counted by the caller, as the accept loop does.
+        let gauge = Arc::new(AtomicUsize::new(1));
         let flow = tokio::spawn(carry(
             accepted,
             own_netns(),
@@ -312,7 +313,7 @@ mod tests {
             .await
             .unwrap();
         let (accepted, _) = front.accept().await.unwrap();
-        let gauge = Arc::new(AtomicUsize::new(0));
+        let gauge = Arc::new(AtomicUsize::new(1));
         carry(
             accepted,
             own_netns(),

@@ -1161,6 +1161,7 @@ impl TcpNat {
             splice: netns.map(|netns| SpliceTo {
                 netns,
                 carried: ctx.gauges.tcp_spliced.clone(),
+                limit: ctx.config.limits.spliced_per_network,
                 flows: ctx.cancel.clone(),
             }),
         }));
@@ -1195,9 +1196,26 @@ struct AcceptLoop {
 /// The splice fast path of a publication (see [`super::splice`]).
 struct SpliceTo {
     netns: super::Netns,
+    /// The network's spliced connections (shared by its publications)...
     carried: Arc<std::sync::atomic::AtomicUsize>,
+    /// ...and how many there may be; the clients beyond take the gateway path.
+    limit: usize,
     /// Stops the carried connections (the gateway's own token: they outlive an unpublish).
     flows: CancellationToken,
+}
+
+impl SpliceTo {
+    /// Whether `client` takes the fast path: it is on the daemon's loopback, and the network
+    /// has room for another spliced connection, which this counts (see `splice::carry`).
+    fn takes(&self, client: SocketAddr) -> bool {
+        super::splice::is_loopback_client(client)
+            && self
+                .carried
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    (n < self.limit).then_some(n + 1)
+                })
+                .is_ok()
+    }
 }
 
 /// Accepts a published port's clients until cancelled; the listener closes when it returns.
@@ -1219,10 +1237,7 @@ async fn accept_loop(task: AcceptLoop) {
         };
         match accepted {
             Ok((stream, client)) => {
-                if let Some(s) = splice
-                    .as_ref()
-                    .filter(|_| super::splice::is_loopback_client(client))
-                {
+                if let Some(s) = splice.as_ref().filter(|s| s.takes(client)) {
                     tokio::spawn(super::splice::carry(
                         stream,
                         s.netns.clone(),
@@ -1373,3 +1388,41 @@ async fn flow_task(task: FlowTask) {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod splice_choice_tests {
+    use super::*;
+
+    fn splice_to(limit: usize) -> SpliceTo {
+        SpliceTo {
+            netns: super::super::Netns::new(
+                std::fs::File::open("/proc/self/ns/net").unwrap().into(),
+            ),
+            carried: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            limit,
+            flows: CancellationToken::new(),
+        }
+    }
+
+    #[test]
+    fn loopback_clients_are_spliced_up_to_the_limit_then_take_the_gateway() {
+        let s = splice_to(2);
+        let lo: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let v6: SocketAddr = "[::1]:40000".parse().unwrap();
+        let outside: SocketAddr = "198.18.0.9:40000".parse().unwrap();
+        assert!(!s.takes(outside), "only loopback clients are spliced");
+        assert!(s.takes(lo));
+        assert!(s.takes(v6));
+        assert_eq!(
+            s.carried.load(Ordering::Relaxed),
+            2,
+            "each splice is counted"
+        );
+        assert!(
+            !s.takes(lo),
+            "at the limit the client takes the gateway path"
+        );
+        s.carried.fetch_sub(1, Ordering::Relaxed);
+        assert!(s.takes(lo), "room again once a spliced connection ended");
+    }
+}
