@@ -262,7 +262,8 @@ PY
     echo "raw runs: $RAW"
     # ---- DNS: netloom vs aardvark-dns, same records and queries (benches/e2e/dns.sh) ----------
     # Twice: at saturation (each server as fast as it answers), then with the offered rate capped
-    # at 2x aardvark-dns's saturation rate, where the target asks for netloom's p99 < 1 ms.
+    # at 2.2x aardvark-dns's saturation rate (2x plus a margin for aardvark's run-to-run spread):
+    # the target asks netloom to answer 2x aardvark's best rate of both runs with p99 < 1 ms.
     if [ "${DNS:-1}" = 1 ]; then
         echo
         echo "# DNS: netloom vs aardvark-dns (benches/e2e/dns.sh)"
@@ -271,17 +272,19 @@ PY
             sed -n '/^DNS benchmark/,$p' "$dns_sat"
             aard=$(awk '$1 == "aardvark-dns" && $2 == "med" {print int($3)}' "$dns_sat")
             nl_sat=$(awk '$1 == "netloom" && $2 == "med" {print int($3)}' "$dns_sat")
-            cap=$((2 * ${aard:-0}))
+            cap=$((22 * ${aard:-0} / 10))
             if [ "$cap" -gt 0 ] && NO_BUILD=1 NL_BIN="$NL_BIN" QPS=$cap OUT="$dns_cap" bash "$HERE/dns.sh" >/dev/null 2>&1; then
                 echo
                 sed -n '/^DNS benchmark/,$p' "$dns_cap"
                 read -r nl_qps nl_p99 < <(awk '$1 == "netloom" && $2 == "med" {print int($3), $7}' "$dns_cap")
+                aard_cap=$(awk '$1 == "aardvark-dns" && $2 == "med" {print int($3)}' "$dns_cap")
+                [ "${aard_cap:-0}" -gt "$aard" ] && aard=$aard_cap
                 echo
                 echo "# target (benchmark issue): DNS >= 2x aardvark-dns queries per second with p99 below 1 ms"
                 awk -v a="$aard" -v s="$nl_sat" -v c="$cap" -v q="$nl_qps" -v p="$nl_p99" 'BEGIN {
                     printf "  %-40s %6.2fx  %s\n", "qps at saturation >= 2x aardvark-dns", s / a, (s >= 2 * a ? "MET" : "MISSED")
-                    ok = (q >= 0.99 * c && p < 1)
-                    printf "  %-40s %s  (netloom answered %d of %d qps offered, p99 %.3f ms)\n", "p99 < 1 ms at 2x aardvark-dns'"'"'s rate", (ok ? "MET" : "MISSED"), q, c, p }'
+                    ok = (q >= 2 * a && p < 1)
+                    printf "  %-40s %6.2fx  %s  (netloom answered %d of %d qps offered, p99 %.3f ms; aardvark-dns best %d)\n", "p99 < 1 ms at >= 2x aardvark-dns qps", q / a, (ok ? "MET" : "MISSED"), q, c, p, a }'
             else
                 echo "# DNS at 2x aardvark-dns's rate: not measured (see $dns_cap)"
             fi
