@@ -211,11 +211,11 @@ where
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     /// All networks.
-    pub networks: Vec<NetworkRecord>,
+    pub networks: Arc<Vec<NetworkRecord>>,
     /// All containers and sandboxes.
-    pub containers: Vec<ContainerRecord>,
+    pub containers: Arc<Vec<ContainerRecord>>,
     /// All endpoints.
-    pub endpoints: Vec<EndpointRecord>,
+    pub endpoints: Arc<Vec<EndpointRecord>>,
 }
 
 impl Store {
@@ -418,9 +418,9 @@ impl Store {
     pub fn snapshot(&self) -> Result<Snapshot, StoreError> {
         let (generation, txn) = self.read_at()?;
         Ok(Snapshot {
-            networks: self.cached(generation, || all(&txn.open_table(NETWORKS)?))?,
-            containers: self.cached(generation, || all(&txn.open_table(CONTAINERS)?))?,
-            endpoints: self.cached(generation, || all(&txn.open_table(ENDPOINTS)?))?,
+            networks: self.cached_shared(generation, || all(&txn.open_table(NETWORKS)?))?,
+            containers: self.cached_shared(generation, || all(&txn.open_table(CONTAINERS)?))?,
+            endpoints: self.cached_shared(generation, || all(&txn.open_table(ENDPOINTS)?))?,
         })
     }
 
@@ -756,7 +756,7 @@ mod tests {
         let a = network("a", "172.18.0.0/16", [172, 18, 0, 1]);
         let b = network("b", "172.19.0.0/16", [172, 19, 0, 1]);
         store.write(|tx| tx.insert_network(&a)).unwrap();
-        assert_eq!(store.snapshot().unwrap().networks, vec![a.clone()]);
+        assert_eq!(*store.snapshot().unwrap().networks, vec![a.clone()]);
         assert_eq!(store.networks().unwrap(), vec![a.clone()]);
         let r: Result<(), StoreError> = store.write(|tx| {
             assert_eq!(tx.networks()?, vec![a.clone()]);
@@ -769,7 +769,7 @@ mod tests {
             Err(StoreError::Unavailable { path: "x".into() })
         });
         assert!(r.is_err());
-        assert_eq!(store.snapshot().unwrap().networks, vec![a.clone()]);
+        assert_eq!(*store.snapshot().unwrap().networks, vec![a.clone()]);
         store.write(|tx| tx.insert_network(&b)).unwrap();
         assert_eq!(store.snapshot().unwrap().networks.len(), 2);
         store.write(|tx| tx.remove_network(&a)).unwrap();

@@ -333,8 +333,9 @@ impl Engine {
             .store()
             .snapshot()?
             .endpoints
-            .into_iter()
+            .iter()
             .filter(|e| &e.container == id)
+            .cloned()
             .collect())
     }
 }

@@ -665,7 +665,7 @@ impl Engine {
         let snap = self.store.snapshot()?;
         Ok(snap
             .endpoints
-            .into_iter()
+            .iter()
             .filter(|e| e.network == network.id)
             .filter_map(|e| {
                 let c = snap
@@ -673,7 +673,7 @@ impl Engine {
                     .iter()
                     .find(|c| c.id == e.container)?
                     .clone();
-                Some((c, e))
+                Some((c, e.clone()))
             })
             .collect())
     }

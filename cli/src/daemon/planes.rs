@@ -358,7 +358,7 @@ impl Planes {
     /// running in the sandboxes) and puts them back on the switch. Each failure is logged; the
     /// endpoint stays in the store for `detach` to clean up.
     pub async fn restore_ports(&self, state: &Snapshot) {
-        for e in &state.endpoints {
+        for e in state.endpoints.iter() {
             if self.ports.lock().await.contains_key(&e.id) {
                 continue;
             }
@@ -424,7 +424,7 @@ impl Planes {
             .collect();
         let by_network = self.domains.lock().await.by_network.clone();
         let mut nat = serde_json::Map::new();
-        for n in &state.networks {
+        for n in state.networks.iter() {
             let Some(domain) = by_network.get(&n.id) else {
                 continue;
             };
@@ -593,7 +593,7 @@ mod tests {
 
     fn snap(networks: &[NetworkRecord]) -> Snapshot {
         Snapshot {
-            networks: networks.to_vec(),
+            networks: Arc::new(networks.to_vec()),
             ..Snapshot::default()
         }
     }

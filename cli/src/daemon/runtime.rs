@@ -710,7 +710,7 @@ impl Runtime {
             .await?;
         // A start the previous daemon did not finish recording: its shim may run on, unknown
         // to the store, and its endpoints hold addresses. Neither was acknowledged, so both go.
-        for c in &containers {
+        for c in containers.iter() {
             let Some(m) = c.managed() else { continue };
             if m.state.status == Status::Running {
                 continue;
@@ -731,7 +731,7 @@ impl Runtime {
             }
             Err(e) => warn!(error = %e, "cannot release the endpoints of unfinished starts"),
         }
-        for c in containers {
+        for c in containers.iter().cloned() {
             let Some(m) = c.managed() else { continue };
             if m.state.status != Status::Running {
                 continue;
