@@ -623,6 +623,12 @@ fn loopback_clients_are_spliced_unless_the_daemon_is_told_not_to() {
         let stats = d.netloom(&["stats", "--format", "json"]).ok().stdout;
         let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
         assert_eq!(stats["Nat"]["bridge"]["TcpSpliced"], 0, "{stats}");
+        // The loopback-only service refused the one spliced connection to it: counted.
+        assert_eq!(
+            stats["Nat"]["bridge"]["TcpSpliceFailures"],
+            u64::from(splice),
+            "{stats}"
+        );
         d.netloom(&["rm", "-f", "srv"]).ok();
     }
 }

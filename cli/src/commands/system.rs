@@ -57,8 +57,13 @@ impl StatsCmd {
         if let Some(map) = s["Nat"].as_object() {
             for (network, g) in map {
                 println!(
-                    "  {network:<24} tcp {} udp {} icmp {} published {} spliced {}",
-                    g["TcpFlows"], g["UdpFlows"], g["IcmpFlows"], g["Published"], g["TcpSpliced"]
+                    "  {network:<24} tcp {} udp {} icmp {} published {} spliced {} (failed {})",
+                    g["TcpFlows"],
+                    g["UdpFlows"],
+                    g["IcmpFlows"],
+                    g["Published"],
+                    g["TcpSpliced"],
+                    g["TcpSpliceFailures"]
                 );
             }
         }

@@ -437,6 +437,7 @@ impl Planes {
                         "IcmpFlows": s.icmp_flows,
                         "Published": s.published,
                         "TcpSpliced": s.tcp_spliced,
+                        "TcpSpliceFailures": s.tcp_splice_failures,
                     }),
                 );
             }

@@ -85,6 +85,9 @@ pub struct NatStats {
     pub published: usize,
     /// Published TCP connections of loopback clients carried by splice (not in `tcp_flows`).
     pub tcp_spliced: usize,
+    /// Loopback clients of published TCP ports whose spliced connection could not reach the
+    /// container (refused, timed out, namespace unusable); each was reset. Since the start.
+    pub tcp_splice_failures: u64,
 }
 
 /// Gauges the gateway task keeps current and anyone may read.
@@ -96,6 +99,7 @@ pub(crate) struct NatGauges {
     pub(crate) published: AtomicUsize,
     /// Shared with the spliced connections' tasks, which outlive the gateway task's borrow.
     pub(crate) tcp_spliced: Arc<AtomicUsize>,
+    pub(crate) tcp_splice_failures: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl NatGauges {
@@ -106,6 +110,7 @@ impl NatGauges {
             icmp_flows: self.icmp_flows.load(Ordering::Relaxed),
             published: self.published.load(Ordering::Relaxed),
             tcp_spliced: self.tcp_spliced.load(Ordering::Relaxed),
+            tcp_splice_failures: self.tcp_splice_failures.load(Ordering::Relaxed),
         }
     }
 }

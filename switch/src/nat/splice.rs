@@ -22,7 +22,7 @@ use std::io;
 use std::net::{Shutdown, SocketAddrV4};
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use nix::fcntl::{FcntlArg, OFlag, SpliceFFlags, fcntl, splice};
@@ -67,11 +67,13 @@ pub(crate) fn is_loopback_client(client: std::net::SocketAddr) -> bool {
 /// Carries one accepted loopback client to `target` inside `netns`; returns when the
 /// connection is over. `carried` counts the live spliced connections: the caller has counted
 /// this one already, and it is uncounted here when the connection ends, however it ends.
+/// `failures` counts the connections that could not reach the container (the client is reset).
 pub(crate) async fn carry(
     client: TcpStream,
     netns: Netns,
     target: SocketAddrV4,
     carried: Arc<AtomicUsize>,
+    failures: Arc<AtomicU64>,
     cancel: CancellationToken,
 ) {
     let _gauge = Decrement(carried);
@@ -80,10 +82,12 @@ pub(crate) async fn carry(
         r = tokio::time::timeout(CONNECT_TIMEOUT, connect_in(&netns, target)) => match r {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
+                failures.fetch_add(1, Ordering::Relaxed);
                 debug!(%target, error = %e, "spliced connection to the container failed");
                 return reset(&client);
             }
             Err(_) => {
+                failures.fetch_add(1, Ordering::Relaxed);
                 debug!(%target, "spliced connection to the container timed out");
                 return reset(&client);
             }
@@ -244,6 +248,7 @@ mod tests {
             own_netns(),
             target,
             gauge.clone(),
+            Arc::default(),
             CancellationToken::new(),
         ));
         let (inner, _) = server.accept().await.unwrap();
@@ -314,11 +319,13 @@ mod tests {
             .unwrap();
         let (accepted, _) = front.accept().await.unwrap();
         let gauge = Arc::new(AtomicUsize::new(1));
+        let failures = Arc::new(AtomicU64::new(0));
         carry(
             accepted,
             own_netns(),
             target,
             gauge.clone(),
+            failures.clone(),
             CancellationToken::new(),
         )
         .await;
@@ -326,5 +333,10 @@ mod tests {
         let r = client.read(&mut buf).await.map_err(|e| e.kind());
         assert_eq!(r, Err(io::ErrorKind::ConnectionReset));
         assert_eq!(gauge.load(Ordering::Relaxed), 0);
+        assert_eq!(
+            failures.load(Ordering::Relaxed),
+            1,
+            "the failure is counted"
+        );
     }
 }

@@ -1161,6 +1161,7 @@ impl TcpNat {
             splice: netns.map(|netns| SpliceTo {
                 netns,
                 carried: ctx.gauges.tcp_spliced.clone(),
+                failures: ctx.gauges.tcp_splice_failures.clone(),
                 limit: ctx.config.limits.spliced_per_network,
                 flows: ctx.cancel.clone(),
             }),
@@ -1200,6 +1201,8 @@ struct SpliceTo {
     carried: Arc<std::sync::atomic::AtomicUsize>,
     /// ...and how many there may be; the clients beyond take the gateway path.
     limit: usize,
+    /// Spliced connections that could not reach the container.
+    failures: Arc<std::sync::atomic::AtomicU64>,
     /// Stops the carried connections (the gateway's own token: they outlive an unpublish).
     flows: CancellationToken,
 }
@@ -1243,6 +1246,7 @@ async fn accept_loop(task: AcceptLoop) {
                         s.netns.clone(),
                         target,
                         s.carried.clone(),
+                        s.failures.clone(),
                         s.flows.child_token(),
                     ));
                     continue;
@@ -1399,6 +1403,7 @@ mod splice_choice_tests {
                 std::fs::File::open("/proc/self/ns/net").unwrap().into(),
             ),
             carried: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            failures: Arc::default(),
             limit,
             flows: CancellationToken::new(),
         }
