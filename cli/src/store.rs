@@ -110,6 +110,8 @@ trait CachedRecords: Sized + Clone + serde::de::DeserializeOwned {
     const BIT: u8;
     const TABLE: JsonTable;
     fn slot(cache: &mut Cache) -> &mut Option<Arc<Vec<Self>>>;
+    /// Its key in [`Self::TABLE`] (the tables are read in key order).
+    fn key(&self) -> &str;
 }
 
 impl CachedRecords for NetworkRecord {
@@ -117,6 +119,9 @@ impl CachedRecords for NetworkRecord {
     const TABLE: JsonTable = NETWORKS;
     fn slot(cache: &mut Cache) -> &mut Option<Arc<Vec<Self>>> {
         &mut cache.networks
+    }
+    fn key(&self) -> &str {
+        self.id.as_str()
     }
 }
 
@@ -126,6 +131,9 @@ impl CachedRecords for ContainerRecord {
     fn slot(cache: &mut Cache) -> &mut Option<Arc<Vec<Self>>> {
         &mut cache.containers
     }
+    fn key(&self) -> &str {
+        self.id.as_str()
+    }
 }
 
 impl CachedRecords for EndpointRecord {
@@ -134,9 +142,51 @@ impl CachedRecords for EndpointRecord {
     fn slot(cache: &mut Cache) -> &mut Option<Arc<Vec<Self>>> {
         &mut cache.endpoints
     }
+    fn key(&self) -> &str {
+        self.id.as_str()
+    }
+}
+
+/// A change a write transaction made to a cached table: the record now under a key, or none.
+#[derive(Debug)]
+enum Change {
+    Network(String, Option<NetworkRecord>),
+    Container(String, Option<ContainerRecord>),
+    Endpoint(String, Option<EndpointRecord>),
 }
 
 impl Cache {
+    /// Applies what a transaction that started at `from` committed, if the cache holds that
+    /// generation: it then holds the next one, and nothing has to be decoded again.
+    fn advance(&mut self, from: u64, changes: Vec<Change>) {
+        if self.generation != from {
+            return;
+        }
+        for change in changes {
+            match change {
+                Change::Network(k, r) => self.apply(&k, r),
+                Change::Container(k, r) => self.apply(&k, r),
+                Change::Endpoint(k, r) => self.apply(&k, r),
+            }
+        }
+        self.generation = from + 1;
+    }
+
+    fn apply<T: CachedRecords>(&mut self, key: &str, record: Option<T>) {
+        let Some(records) = T::slot(self) else {
+            return;
+        };
+        let records = Arc::make_mut(records);
+        match (records.binary_search_by(|r| r.key().cmp(key)), record) {
+            (Ok(i), Some(r)) => records[i] = r,
+            (Ok(i), None) => {
+                records.remove(i);
+            }
+            (Err(i), Some(r)) => records.insert(i, r),
+            (Err(_), None) => {}
+        }
+    }
+
     fn get<T: CachedRecords>(&mut self, generation: u64) -> Option<Arc<Vec<T>>> {
         if self.generation != generation {
             return None;
@@ -340,14 +390,21 @@ impl Store {
             store: self,
             generation,
             dirty: 0,
+            changes: Vec::new(),
         };
         let out = f(&mut tx)?;
-        let WriteTx { txn, .. } = tx;
+        let WriteTx { txn, changes, .. } = tx;
         let _committing = self.commits.write().expect("store commit lock poisoned");
         let committed = txn.commit();
-        // Counted even if the commit failed: the cache is at worst invalidated for nothing.
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        // Counted even if the commit failed: the cache is then left behind (invalid).
+        let from = self.generation.fetch_add(1, Ordering::AcqRel);
         committed.map_err(StoreError::from)?;
+        if from == generation {
+            self.cache
+                .lock()
+                .expect("cache lock poisoned")
+                .advance(from, changes);
+        }
         Ok(out)
     }
 
@@ -582,6 +639,8 @@ pub struct WriteTx<'s> {
     generation: u64,
     /// The cached tables this transaction has changed (their cached records are stale here).
     dirty: u8,
+    /// What it changed in them, for the cache to follow the commit.
+    changes: Vec<Change>,
 }
 
 impl WriteTx<'_> {
@@ -616,6 +675,9 @@ impl WriteTx<'_> {
         self.txn
             .open_table(CONTAINERS)?
             .insert(c.id.as_str(), json.as_slice())?;
+        // The record table changed: the cache follows it at commit.
+        self.changes
+            .push(Change::Container(c.id.as_str().to_owned(), Some(c.clone())));
         self.txn
             .open_table(CONTAINER_NAMES)?
             .insert(c.name.as_str(), c.id.as_str())?;
@@ -626,6 +688,9 @@ impl WriteTx<'_> {
     pub fn remove_container(&mut self, c: &ContainerRecord) -> Result<(), StoreError> {
         self.dirty |= <ContainerRecord as CachedRecords>::BIT;
         self.txn.open_table(CONTAINERS)?.remove(c.id.as_str())?;
+        // The record table changed: the cache follows it at commit.
+        self.changes
+            .push(Change::Container(c.id.as_str().to_owned(), None));
         self.txn
             .open_table(CONTAINER_NAMES)?
             .remove(c.name.as_str())?;
@@ -639,6 +704,9 @@ impl WriteTx<'_> {
         self.txn
             .open_table(ENDPOINTS)?
             .insert(e.id.as_str(), json.as_slice())?;
+        // The record table changed: the cache follows it at commit.
+        self.changes
+            .push(Change::Endpoint(e.id.as_str().to_owned(), Some(e.clone())));
         let key = address_key(&e.network, e.ip);
         self.txn
             .open_table(ADDRESSES)?
@@ -650,6 +718,9 @@ impl WriteTx<'_> {
     pub fn remove_endpoint(&mut self, e: &EndpointRecord) -> Result<(), StoreError> {
         self.dirty |= <EndpointRecord as CachedRecords>::BIT;
         self.txn.open_table(ENDPOINTS)?.remove(e.id.as_str())?;
+        // The record table changed: the cache follows it at commit.
+        self.changes
+            .push(Change::Endpoint(e.id.as_str().to_owned(), None));
         let key = address_key(&e.network, e.ip);
         self.txn.open_table(ADDRESSES)?.remove(key.as_str())?;
         Ok(())
@@ -662,6 +733,9 @@ impl WriteTx<'_> {
         self.txn
             .open_table(NETWORKS)?
             .insert(n.id.as_str(), json.as_slice())?;
+        // The record table changed: the cache follows it at commit.
+        self.changes
+            .push(Change::Network(n.id.as_str().to_owned(), Some(n.clone())));
         self.txn
             .open_table(NETWORK_NAMES)?
             .insert(n.name.as_str(), n.id.as_str())?;
@@ -682,6 +756,9 @@ impl WriteTx<'_> {
     pub fn remove_network(&mut self, n: &NetworkRecord) -> Result<(), StoreError> {
         self.dirty |= <NetworkRecord as CachedRecords>::BIT;
         self.txn.open_table(NETWORKS)?.remove(n.id.as_str())?;
+        // The record table changed: the cache follows it at commit.
+        self.changes
+            .push(Change::Network(n.id.as_str().to_owned(), None));
         self.txn
             .open_table(NETWORK_NAMES)?
             .remove(n.name.as_str())?;
@@ -780,6 +857,55 @@ mod tests {
                 Ok::<_, StoreError>(())
             })
             .unwrap();
+    }
+
+    /// The cache follows each commit (inserts, updates, removals, in key order) instead of
+    /// being decoded again, and always equals what a fresh decode of the tables gives.
+    #[test]
+    fn the_cache_follows_commits_and_matches_a_fresh_decode() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let fresh = |store: &Store| {
+            let txn = store.begin_read().unwrap();
+            let networks: Vec<NetworkRecord> = all(&txn.open_table(NETWORKS).unwrap()).unwrap();
+            networks
+        };
+        let nets: Vec<NetworkRecord> = (0..6)
+            .map(|i| network(&format!("n{i}"), &format!("10.{i}.0.0/16"), [10, i, 0, 1]))
+            .collect();
+        // Warm the cache, then change the table in every way, checking after each commit.
+        assert!(store.snapshot().unwrap().networks.is_empty());
+        for n in &nets {
+            store.write(|tx| tx.insert_network(n)).unwrap();
+            assert_eq!(*store.snapshot().unwrap().networks, fresh(&store));
+        }
+        let generation = store.cache.lock().unwrap().generation;
+        assert_eq!(
+            generation,
+            store.generation.load(Ordering::Acquire),
+            "the cache advanced with the commits instead of being dropped"
+        );
+        let mut relabelled = nets[2].clone();
+        relabelled.labels.insert("k".into(), "v".into());
+        store
+            .write(|tx| {
+                tx.remove_network(&nets[0])?;
+                tx.insert_network(&relabelled)?;
+                tx.remove_network(&nets[4])
+            })
+            .unwrap();
+        let snap = store.snapshot().unwrap();
+        assert_eq!(*snap.networks, fresh(&store));
+        assert_eq!(snap.networks.len(), 4);
+        assert!(snap.networks.contains(&relabelled));
+        // A failed transaction leaves the cache as it was.
+        let r: Result<(), StoreError> = store.write(|tx| {
+            tx.remove_network(&nets[1])?;
+            Err(StoreError::Unavailable { path: "x".into() })
+        });
+        assert!(r.is_err());
+        assert_eq!(*store.snapshot().unwrap().networks, fresh(&store));
+        assert_eq!(store.snapshot().unwrap().networks.len(), 4);
     }
 
     /// Readers racing a writer never see a network count go back, and the writer's own
