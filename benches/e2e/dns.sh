@@ -47,11 +47,7 @@ if [ "${1:-}" != --inner ]; then
     fi
     command -v dnsperf >/dev/null || { echo "dnsperf missing: INSTALL=1 $0, or apt-get install dnsperf" >&2; exit 1; }
     [ -x "$AARDVARK" ] || { echo "aardvark-dns missing at $AARDVARK: INSTALL=1 $0, or apt-get install aardvark-dns" >&2; exit 1; }
-    if [ "${NO_BUILD:-0}" != 1 ]; then
-        echo "== building netloom (release)" >&2
-        (cd "$ROOT" && cargo build --release -p netloom) >&2
-    fi
-    export NL_BIN=${NL_BIN:-$ROOT/target/release/netloom}
+    . "$HERE/build.sh"
     exec unshare -n -- "$0" --inner
 fi
 

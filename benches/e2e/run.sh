@@ -43,16 +43,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 [ "$(id -u)" = 0 ] || { echo "run as root: sudo $0" >&2; exit 1; }
 
 # ---- build -------------------------------------------------------------------------------------
-if [ "${NO_BUILD:-0}" != 1 ]; then
-    echo "== building netloom (release)" >&2
-    if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then
-        # build as the invoking user so target/ does not become root-owned
-        sudo -u "$SUDO_USER" -H bash -lc "cd '$ROOT' && cargo build --release -p netloom" >&2
-    else
-        (cd "$ROOT" && cargo build --release -p netloom) >&2
-    fi
-fi
-export NL_BIN=${NL_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/netloom}
+. "$HERE/build.sh"
 [ -x "$NL_BIN" ] || { echo "no netloom binary at $NL_BIN" >&2; exit 1; }
 
 # ---- run the peers and netloom ------------------------------------------------------------------

@@ -65,15 +65,7 @@ OUT=${OUT:-/tmp/netloom-scale-results.txt}
 [ "$NETS" -le 254 ] || { echo "NETS must be <= 254 (10.201.K.0/24)" >&2; exit 1; }
 [ "$N" -ge 3 ] && [ "$PER_NET" -ge 2 ] || { echo "need N >= 3 and PER_NET >= 2" >&2; exit 1; }
 
-if [ "${NO_BUILD:-0}" != 1 ]; then
-    echo "== building netloom (release)" >&2
-    if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then
-        sudo -u "$SUDO_USER" -H bash -lc "cd '$ROOT' && cargo build --release -p netloom" >&2
-    else
-        (cd "$ROOT" && cargo build --release -p netloom) >&2
-    fi
-fi
-NL_BIN=${NL_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/netloom}
+. "$HERE/build.sh"
 [ -x "$NL_BIN" ] || { echo "no netloom binary at $NL_BIN" >&2; exit 1; }
 
 DIR=$(mktemp -d /tmp/nl-scale.XXXXXX)

@@ -114,38 +114,25 @@ trait CachedRecords: Sized + Clone + serde::de::DeserializeOwned {
     fn key(&self) -> &str;
 }
 
-impl CachedRecords for NetworkRecord {
-    const BIT: u8 = 1;
-    const TABLE: JsonTable = NETWORKS;
-    fn slot(cache: &mut Cache) -> &mut Option<Arc<Vec<Self>>> {
-        &mut cache.networks
-    }
-    fn key(&self) -> &str {
-        self.id.as_str()
-    }
+/// Implements [`CachedRecords`] for a record type: its dirty bit, table and cache slot.
+macro_rules! cached_records {
+    ($record:ty, $bit:expr, $table:expr, $slot:ident) => {
+        impl CachedRecords for $record {
+            const BIT: u8 = $bit;
+            const TABLE: JsonTable = $table;
+            fn slot(cache: &mut Cache) -> &mut Option<Arc<Vec<Self>>> {
+                &mut cache.$slot
+            }
+            fn key(&self) -> &str {
+                self.id.as_str()
+            }
+        }
+    };
 }
 
-impl CachedRecords for ContainerRecord {
-    const BIT: u8 = 2;
-    const TABLE: JsonTable = CONTAINERS;
-    fn slot(cache: &mut Cache) -> &mut Option<Arc<Vec<Self>>> {
-        &mut cache.containers
-    }
-    fn key(&self) -> &str {
-        self.id.as_str()
-    }
-}
-
-impl CachedRecords for EndpointRecord {
-    const BIT: u8 = 4;
-    const TABLE: JsonTable = ENDPOINTS;
-    fn slot(cache: &mut Cache) -> &mut Option<Arc<Vec<Self>>> {
-        &mut cache.endpoints
-    }
-    fn key(&self) -> &str {
-        self.id.as_str()
-    }
-}
+cached_records!(NetworkRecord, 1, NETWORKS, networks);
+cached_records!(ContainerRecord, 2, CONTAINERS, containers);
+cached_records!(EndpointRecord, 4, ENDPOINTS, endpoints);
 
 /// A change a write transaction made to a cached table: the record now under a key, or none.
 #[derive(Debug)]
