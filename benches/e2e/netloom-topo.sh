@@ -41,7 +41,7 @@
 #     excludes the servers).  The iperf3 server descends from the daemon, so peers.sh's foreign-
 #     load check counts it as ours.
 #
-# NL_TOPOS="N G P" (default) picks which of them run; peers.sh runs every EXTRA_TOPOS entry.
+# NL_TOPOS="N NB G P" (default) picks which of them run; peers.sh runs every EXTRA_TOPOS entry.
 #
 # Contract of peers.sh's extension point, followed here: topo_N uses ns_new, start_server /
 # stop_server, series, SW_PIDS, MYPIDS and log; namespaces are pb-* and appended to ALL_NS; the
@@ -53,7 +53,7 @@
 
 NL_BIN=${NL_BIN:?NL_BIN must point at the netloom binary}
 ALL_NS="$ALL_NS pb-N1 pb-N2 pb-G pb-Gh pb-Ph"
-EXTRA_TOPOS="$EXTRA_TOPOS ${NL_TOPOS:-N G P}"
+EXTRA_TOPOS="$EXTRA_TOPOS ${NL_TOPOS:-N NB G P}"
 NL_DIR=""
 NL_PID=""
 NL_SHIM=""   # P: the container's shim (its process group holds the iperf3 server)
@@ -103,8 +103,9 @@ nl_start() {  # [NETNS]: the daemon in that named netns (else a private one, `un
     local wrap=(unshare -n --)
     [ -n "${1:-}" ] && wrap=(ip netns exec "$1")
     # both wrappers exec, so $! ends up being the daemon itself
+    # shellcheck disable=SC2086 # NL_DAEMON_ARGS: extra daemon flags, split on spaces
     "${wrap[@]}" "$NL_BIN" daemon -H "unix://$NL_DIR/netloom.sock" --data-root "$NL_DIR/data" \
-        -l warn </dev/null >"$NL_DIR/daemon.log" 2>&1 &
+        -l warn ${NL_DAEMON_ARGS:-} </dev/null >"$NL_DIR/daemon.log" 2>&1 &
     NL_PID=$!; MYPIDS+=("$NL_PID")
     local i
     for i in $(seq 1 100); do
@@ -127,44 +128,52 @@ nl_plug() {  # NETWORK SUBNET_PREFIX (10.99.7): attach pb-N1 as .2 and pb-N2 as 
     log "# N netloom $1: $(ip -n pb-N1 -br addr show eth0 | tr -s ' ') $(ip -n pb-N1 link show eth0 | grep -o 'mtu [0-9]*') / $(ip -n pb-N2 -br addr show eth0 | tr -s ' ')"
 }
 
-nl_counters() {  # where 64-byte UDP gets lost: sender TAP queue, switch, or receiver socket
+nl_counters() {  # ID WHEN: where 64-byte UDP gets lost: sender TAP queue, switch, or receiver socket
     local c1 c2 udp
     c1=$(ip -n pb-N1 -s -s link show eth0 | awk '/TX:/{getline; print "tx_pkts=" $2 " tx_dropped=" $4}')
     c2=$(ip -n pb-N2 -s -s link show eth0 | awk '/RX:/{getline; print "rx_pkts=" $2 " rx_dropped=" $4}')
     udp=$(ip netns exec pb-N2 awk '/^Udp:/{if(h){print "udp_InDatagrams=" $2 " udp_RcvbufErrors=" $6}else{h=1}}' /proc/net/snmp)
-    log "# N counters $1: pb-N1 eth0 $c1 | pb-N2 eth0 $c2 $udp | netloom $(nl stats 2>&1 | tr -s ' \n' ' ' | head -c 300)"
+    log "# $1 counters $2: pb-N1 eth0 $c1 | pb-N2 eth0 $c2 $udp | netloom $(nl stats 2>&1 | tr -s ' \n' ' ' | head -c 300)"
 }
 
-topo_N() {
-    log "# topo N netloom 2xTAP"
-    log "# N netloom $("$NL_BIN" --version 2>/dev/null | head -1) binary $NL_BIN"
+nl_switch_topo() {  # ID LABEL: N's two namespaces and tests; the daemon gets NL_DAEMON_ARGS
+    local id=$1
+    log "# topo $id $2"
+    log "# $id netloom $("$NL_BIN" --version 2>/dev/null | head -1) binary $NL_BIN"
     ns_new pb-N1 pb-N2
-    if ! nl_start; then log "# N FAILED: daemon did not start"; nl_cleanup; return; fi
+    if ! nl_start; then log "# $id FAILED: daemon did not start"; nl_cleanup; return; fi
     SW_PIDS=("$NL_PID")
     if nl network create --subnet 10.99.7.0/24 nl1500 >/dev/null && nl_plug nl1500 10.99.7; then
         start_server pb-N2 10.99.7.3
-        series N pb-N1 10.99.7.3 tcp@1500
-        nl_counters before-udp64
-        series N pb-N1 10.99.7.3 udp64
-        nl_counters after-udp64
-        series N pb-N1 10.99.7.3 ping
+        series "$id" pb-N1 10.99.7.3 tcp@1500
+        nl_counters "$id" before-udp64
+        series "$id" pb-N1 10.99.7.3 udp64
+        nl_counters "$id" after-udp64
+        series "$id" pb-N1 10.99.7.3 ping
         stop_server
     else
-        log "# N FAILED: network nl1500"
+        log "# $id FAILED: network nl1500"
     fi
     nl detach pb-n1 >/dev/null 2>&1; nl detach pb-n2 >/dev/null 2>&1
     if nl network create --subnet 10.99.8.0/24 -o com.docker.network.driver.mtu=65520 nl65520 >/dev/null &&
        nl_plug nl65520 10.99.8; then
         start_server pb-N2 10.99.8.3
-        series N pb-N1 10.99.8.3 tcp@65520
+        series "$id" pb-N1 10.99.8.3 tcp@65520
         stop_server
     else
-        log "# N FAILED: network nl65520"
+        log "# $id FAILED: network nl65520"
     fi
-    log "# N netloom stats after the runs: $(nl stats 2>&1 | tr -s ' \n' ' ' | head -c 600)"
+    log "# $id netloom stats after the runs: $(nl stats 2>&1 | tr -s ' \n' ' ' | head -c 600)"
     nl detach pb-n1 >/dev/null 2>&1; nl detach pb-n2 >/dev/null 2>&1
     SW_PIDS=()
     nl_cleanup
+}
+
+topo_N() { nl_switch_topo N "netloom 2xTAP"; }
+# NB: N again, with the daemon busy polling (--busy-poll NL_BUSY_POLL microseconds, default
+# 20000: longer than ping's 10 ms interval): latency of sparse traffic for CPU time.
+topo_NB() {
+    NL_DAEMON_ARGS="${NL_DAEMON_ARGS:-} --busy-poll ${NL_BUSY_POLL:-20000}" nl_switch_topo NB "netloom --busy-poll ${NL_BUSY_POLL:-20000}"
 }
 
 # ---- G: the gateway (NAT) to the host's loopback, against slirp4netns (D) and pasta (E) --------

@@ -8,7 +8,8 @@
 # 1. builds netloom (`cargo build --release -p netloom`, as $SUDO_USER when run through sudo);
 # 2. runs benches/e2e/peers.sh (a verbatim copy of the project's shared /work/shared/bench/peers.sh;
 #    PEERS_SH=path uses another copy) with PEERS_EXTRA=benches/e2e/netloom-topo.sh, which adds
-#    topology N (two namespaces on a netloom network, daemon in its own netns), topology G
+#    topology N (two namespaces on a netloom network, daemon in its own netns), NB (N with
+#    `netloom daemon --busy-poll $NL_BUSY_POLL`, default 20000 us), topology G
 #    (a namespace -> netloom's gateway (NAT) -> 127.0.0.1 of the daemon's netns, the path of D
 #    and E) and topology P (127.0.0.1:PORT of the daemon's netns -> a published port -> an iperf3
 #    container, against E2 = pasta's splice path) after the peers A veth, B kernel bridge,
@@ -21,10 +22,11 @@
 # TOPOS defaults to "A B C D E", plus E2 (pasta's splice path, P's peer; not comparable to an L2
 # switch) when NL_TOPOS has P; add E1500 for pasta at MTU 1500, the only pasta figure for G's
 # tcp@1500.
-# NL_TOPOS="N G P" (default) which netloom topologies run, e.g. NL_TOPOS=G TOPOS="D E E1500",
+# NL_TOPOS="N NB G P" (default) which netloom topologies run, e.g. NL_TOPOS=G TOPOS="D E E1500",
 # NL_TOPOS=P TOPOS="E E2" (published port vs pasta's splice path).
 # RAW=/tmp/netloom-e2e-raw.txt (every run), OUT=/tmp/netloom-e2e-results.txt (what is printed).
 # NO_BUILD=1 skips the build (uses target/release/netloom or NL_BIN).
+# NL_BUSY_POLL=20000: NB's busy-poll window (us); NL_DAEMON_ARGS="...": extra flags for every daemon.
 # CC=cubic: the TCP congestion control of every iperf3 TCP run (default: the machine's).
 # DNS=1 (default) ends with benches/e2e/dns.sh twice (at saturation, then capped at 2x
 # aardvark-dns's rate: the DNS target); DNS=0 skips it (needs dnsperf and aardvark-dns).
@@ -49,7 +51,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 # ---- run the peers and netloom ------------------------------------------------------------------
 PEERS_SH=${PEERS_SH:-$HERE/peers.sh}
 export RAW=${RAW:-/tmp/netloom-e2e-raw.txt}
-export NL_TOPOS=${NL_TOPOS:-"N G P"}
+export NL_TOPOS=${NL_TOPOS:-"N NB G P"}
 case " $NL_TOPOS " in
     *" P "*) export TOPOS=${TOPOS:-"A B C D E E2"} ;;   # P is compared with E2 of the same run
     *)       export TOPOS=${TOPOS:-"A B C D E"} ;;
@@ -91,18 +93,25 @@ def cpu_per_gbit(topo, test):
 NAMES = {'A': 'veth (bound)', 'B': 'kernel bridge', 'C': 'vde_switch', 'D': 'slirp4netns', 'E': 'pasta'}
 TESTS = [('tcp@1500', 'TCP MTU 1500', 'Gbit/s', True), ('tcp@65520', 'TCP MTU 65520', 'Gbit/s', True),
          ('udp64', 'UDP 64 B rate', 'kpps', True), ('ping', 'ping RTT', 'us', False)]
-print('# netloom (N) / peer, same run; TCP and UDP: >1 = netloom faster; ping: <1 = netloom faster')
-hdr = '%-15s %10s' % ('test', 'netloom') + ''.join('  %13s' % NAMES[p] for p in 'ABCDE')
-print(hdr); print('-' * len(hdr))
-for test, label, unit, _ in TESTS:
-    n = med('N', test)
-    if n is None:
-        print('%-15s %10s' % (label, 'n/a')); continue
-    cells = []
-    for p in 'ABCDE':
-        v = med(p, test)
-        cells.append('  %13s' % ('%.2fx' % (n / v) if v else '-'))
-    print('%-15s %10s' % (label, '%.3g %s' % (n, unit)) + ''.join(cells))
+def ratio_table(topo, title):
+    if not any(k[0] == topo for k in runs):
+        return
+    print('# %s / peer, same run; TCP and UDP: >1 = netloom faster; ping: <1 = netloom faster' % title)
+    hdr = '%-15s %10s' % ('test', 'netloom') + ''.join('  %13s' % NAMES[p] for p in 'ABCDE')
+    print(hdr); print('-' * len(hdr))
+    for test, label, unit, _ in TESTS:
+        n = med(topo, test)
+        if n is None:
+            print('%-15s %10s' % (label, 'n/a')); continue
+        cells = []
+        for p in 'ABCDE':
+            v = med(p, test)
+            cells.append('  %13s' % ('%.2fx' % (n / v) if v else '-'))
+        print('%-15s %10s' % (label, '%.3g %s' % (n, unit)) + ''.join(cells))
+ratio_table('N', 'netloom (N)')
+if any(k[0] == 'NB' for k in runs):
+    print()
+    ratio_table('NB', 'netloom --busy-poll (NB; the daemon polls ports with sparse traffic)')
 print()
 print('# switch/proxy process CPU per Gbit/s (% of one core per Gbit/s, median of runs; kernel paths: n/a)')
 for test in ('tcp@1500', 'tcp@65520'):
@@ -144,6 +153,13 @@ target('TCP MTU 65520 >= 0.9x kernel bridge', 'N', 'tcp@65520', 'B', '>=', 0.9)
 target('TCP MTU 1500  >= 10x vde_switch', 'N', 'tcp@1500', 'C', '>=', 10)
 target('ping RTT      <= 1.5x kernel bridge', 'N', 'ping', 'B', '<=', 1.5)
 target('UDP 64 B rate >= 0.8x kernel bridge', 'N', 'udp64', 'B', '>=', 0.8)
+if any(k[0] == 'NB' for k in runs):
+    target('ping RTT      <= 1.5x bridge (--busy-poll)', 'NB', 'ping', 'B', '<=', 1.5)
+    nb_cpu = [float(r['sw_cpu']) for r in runs.get(('NB', 'ping'), []) if r.get('sw_cpu', '-') != '-']
+    if nb_cpu:
+        print('  %-40s %6.0f%% of a core (the price of polling; N: %s)' % (
+            '  daemon CPU during NB ping', statistics.median(nb_cpu),
+            ', '.join('%s%%' % r['sw_cpu'] for r in runs.get(('N', 'ping'), [])) or '-'))
 if pf:
     print('  %-40s %6.2fus %s' % ('switch CPU <= 2.5 us per small frame', pf[0], 'MET' if pf[0] <= 2.5 else 'MISSED'))
 else:

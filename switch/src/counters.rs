@@ -305,6 +305,8 @@ pub struct Counters {
     drops: DropCounters,
     /// When each limit reason was last logged (ms since the Unix epoch; 0: never).
     last_logged: DropCounters,
+    /// Frames that busy polling read (see [`crate::BusyPoll`]): each one a wake-up saved.
+    polled: AtomicU64,
 }
 
 /// A limit being hit is logged at most this often per reason; the counters have the totals.
@@ -365,6 +367,16 @@ impl Counters {
     /// Every drop counter with its reason, in [`DropReason::ALL`] order.
     pub fn drop_snapshot(&self) -> Vec<(DropReason, u64)> {
         self.drops.snapshot()
+    }
+
+    /// Counts one frame read by busy polling rather than after a wake-up.
+    pub fn count_polled(&self) {
+        self.polled.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many frames busy polling has read, switch-wide.
+    pub fn polled(&self) -> u64 {
+        self.polled.load(Ordering::Relaxed)
     }
 }
 

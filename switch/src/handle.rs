@@ -11,6 +11,7 @@ use crate::counters::{Counters, PortStats};
 use crate::domain::{DomainConfig, DomainId};
 use crate::forward::{PortId, PortPolicy};
 use crate::nat::{Listener, NatStats, Netns, PublishId};
+use crate::poll::BusyPoll;
 use crate::runtime::DataPath;
 use crate::switch::{Command, Switch, SwitchError};
 use crate::tap::AsyncTap;
@@ -79,6 +80,7 @@ pub enum HandleError {
 pub struct SwitchHandle {
     requests: mpsc::Sender<Request>,
     counters: Arc<Counters>,
+    busy_poll: Option<BusyPoll>,
 }
 
 /// Starts `switch` as a task in `tasks`, which runs until `cancel` fires or every handle is
@@ -88,12 +90,17 @@ pub struct SwitchHandle {
 pub fn spawn(tasks: &mut JoinSet<()>, switch: Switch, cancel: CancellationToken) -> SwitchHandle {
     let (requests, rx) = mpsc::channel(CHANNEL_CAPACITY);
     let counters = switch.counters();
+    let busy_poll = switch.busy_poll();
     tasks.spawn(run(switch, rx, cancel));
-    SwitchHandle { requests, counters }
+    SwitchHandle {
+        requests,
+        counters,
+        busy_poll,
+    }
 }
 
 async fn run(mut switch: Switch, mut rx: mpsc::Receiver<Request>, cancel: CancellationToken) {
-    let mut path = DataPath::new(switch.counters(), cancel.child_token());
+    let mut path = DataPath::new(switch.counters(), switch.busy_poll(), cancel.child_token());
     loop {
         let request = tokio::select! {
             // Cancellation wins over queued requests: their callers see `Stopped`.
@@ -291,6 +298,11 @@ impl SwitchHandle {
     /// The switch's counters; readable at any time, even after the task has stopped.
     pub fn counters(&self) -> &Arc<Counters> {
         &self.counters
+    }
+
+    /// The switch's busy-polling window, if its ports poll ([`Switch::with_busy_poll`]).
+    pub fn busy_poll(&self) -> Option<BusyPoll> {
+        self.busy_poll
     }
 
     async fn request<T>(

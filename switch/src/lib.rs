@@ -20,7 +20,9 @@
 //!
 //! - [`SwitchHandle::add_port`]: a TAP becomes a port of a domain; one task per port reads it
 //!   in batches, runs [`decide`] and writes to the destination ports; the gateway answers ARP
-//!   and ICMP echo for its address ([`GatewayAddr`]).
+//!   and ICMP echo for its address ([`GatewayAddr`]). [`BusyPoll`] (opt-in) keeps ports with
+//!   sparse traffic polling for a while after each batch instead of parking: less latency for
+//!   more CPU time.
 #![deny(unsafe_code)]
 
 mod counters;
@@ -33,6 +35,7 @@ mod gateway;
 mod gso;
 mod handle;
 mod nat;
+mod poll;
 mod runtime;
 #[cfg(test)]
 mod sim;
@@ -53,6 +56,7 @@ pub use gateway::GatewayAddr;
 pub use gso::{GsoError, Segment, Segmenter, Segments};
 pub use handle::{HandleError, SwitchHandle, spawn};
 pub use nat::{Listener, NatStats, Netns, PublishId};
+pub use poll::{BusyPoll, BusyPollError};
 pub use runtime::PortError;
 pub use switch::{Command, Switch, SwitchError};
 pub use vnet::{VNET_HDR_LEN, VnetHeader};

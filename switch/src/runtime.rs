@@ -30,6 +30,7 @@ use crate::nat::{
     self, GatewayFrame, GatewayTx, HEADROOM, Listener, NatCommand, NatConfig, NatStats, Neighbor,
     PublishId, Subnets,
 };
+use crate::poll::{BusyPoll, Contention, Pace};
 use crate::tap::{AsyncTap, IoFailure};
 use crate::vnet::VNET_HDR_LEN;
 use crate::vnet::{
@@ -289,45 +290,160 @@ impl nat::Egress for DomainShared {
     }
 }
 
-/// Reads `io` until cancelled or its device disappears.
+/// Reads `io` until cancelled or its device disappears. With `busy_poll`, a port whose frames
+/// come sparsely keeps reading for up to the window after each batch before it parks (see
+/// [`crate::poll`]).
 async fn port_task(
     shared: Arc<DomainShared>,
     port: PortId,
     io: Arc<PortIo>,
+    busy_poll: Option<BusyPoll>,
     cancel: CancellationToken,
 ) {
     // One frame more than the largest legal one, so an oversize read is recognised.
     let mut buf = vec![0u8; MAX_READ_LEN + 1];
     let mut reply = Vec::with_capacity(2048);
+    let mut last_batch = Instant::now();
+    let mut pace = Pace::default();
+    let mut poll_next = false;
     loop {
-        tokio::select! {
-            biased;
-            () = cancel.cancelled() => return,
-            r = io.tap.readable() => if let Err(e) = r {
-                warn!(port = port.0, error = %e, "port stopped: readiness failed");
-                return;
-            },
-        }
-        loop {
-            match io.tap.try_read(&mut buf) {
-                Ok(n) => shared.forward(port, &io, &mut buf[..n], &mut reply),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    if IoFailure::of(&e) == IoFailure::Gone {
-                        warn!(
-                            port = port.0,
-                            tap = io.tap.name(),
-                            "port stopped: its device was deleted"
-                        );
+        let mut frames = 0usize;
+        let mut polled = false;
+        if let Some(window) = busy_poll.filter(|_| poll_next).map(BusyPoll::window) {
+            match poll_for_frame(&io, &mut buf, window, &cancel).await {
+                Polled::Frame(n) => {
+                    shared.counters.count_polled();
+                    shared.forward(port, &io, &mut buf[..n], &mut reply);
+                    frames = 1;
+                    polled = true;
+                }
+                // Nothing came: park until the next frame (after which the pace decides).
+                Polled::Idle => poll_next = false,
+                Polled::Cancelled => return,
+                Polled::Failed(e) => {
+                    if read_failed(&shared, port, &io, &e) == ReadOutcome::Stop {
                         return;
                     }
-                    shared.drop_frame(&io, DropReason::RxError);
-                    debug!(port = port.0, error = %e, "read failed");
+                }
+            }
+        }
+        if !polled {
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => return,
+                r = io.tap.readable() => if let Err(e) = r {
+                    warn!(port = port.0, error = %e, "port stopped: readiness failed");
+                    return;
+                },
+            }
+        }
+        // How long the port was quiet before this batch.
+        let gap = last_batch.elapsed();
+        loop {
+            // After a polled frame tokio may not have seen the readiness yet: read directly.
+            let read = if polled {
+                io.tap.read_now(&mut buf)
+            } else {
+                io.tap.try_read(&mut buf)
+            };
+            match read {
+                Ok(n) => {
+                    frames += 1;
+                    shared.forward(port, &io, &mut buf[..n], &mut reply);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    if read_failed(&shared, port, &io, &e) == ReadOutcome::Stop {
+                        return;
+                    }
                     break;
                 }
             }
         }
+        // A wake-up with nothing to read (stale readiness) leaves the port's pace unchanged.
+        if frames > 0 {
+            poll_next = pace.batch(gap) && busy_poll.is_some();
+            last_batch = Instant::now();
+        }
         shared.maybe_expire();
+    }
+}
+
+/// What a failed read means for the port task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ReadOutcome {
+    /// The device is gone: the task ends.
+    Stop,
+    /// Counted; the task goes on.
+    Continue,
+}
+
+fn read_failed(
+    shared: &DomainShared,
+    port: PortId,
+    io: &PortIo,
+    e: &std::io::Error,
+) -> ReadOutcome {
+    if IoFailure::of(e) == IoFailure::Gone {
+        warn!(
+            port = port.0,
+            tap = io.tap.name(),
+            "port stopped: its device was deleted"
+        );
+        return ReadOutcome::Stop;
+    }
+    shared.drop_frame(io, DropReason::RxError);
+    debug!(port = port.0, error = %e, "read failed");
+    ReadOutcome::Continue
+}
+
+/// What busy polling a port found.
+#[derive(Debug)]
+enum Polled {
+    /// A frame of this length, in the buffer.
+    Frame(usize),
+    /// Nothing within the window.
+    Idle,
+    /// The port is being removed.
+    Cancelled,
+    /// A read failed other than with `EAGAIN`.
+    Failed(std::io::Error),
+}
+
+/// Reads `io` until a frame comes or `window` passes. Between reads the task yields to the
+/// runtime (whose I/O driver then runs, and other tasks of this worker) and the thread yields
+/// the CPU to any other runnable thread. Polling stops when those yields have handed out more
+/// than half of the time polled so far (see [`Contention`]): other threads want this CPU, and
+/// a spinning thread would keep the scheduler from moving work to it, so the port parks as
+/// without busy polling.
+async fn poll_for_frame(
+    io: &PortIo,
+    buf: &mut [u8],
+    window: Duration,
+    cancel: &CancellationToken,
+) -> Polled {
+    let start = Instant::now();
+    let deadline = start + window;
+    let mut contention = Contention::default();
+    loop {
+        match io.tap.read_now(buf) {
+            Ok(n) => return Polled::Frame(n),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => return Polled::Failed(e),
+        }
+        let yielded = Instant::now();
+        if yielded >= deadline {
+            return Polled::Idle;
+        }
+        tokio::task::yield_now().await;
+        std::thread::yield_now();
+        if cancel.is_cancelled() {
+            return Polled::Cancelled;
+        }
+        let now = Instant::now();
+        if contention.yielded(now - yielded, now - start) {
+            return Polled::Idle;
+        }
     }
 }
 
@@ -352,14 +468,21 @@ pub(crate) struct DataPath {
     subnets: Subnets,
     publications: HashMap<PublishId, DomainId>,
     next_publication: u64,
+    /// Every port task's busy polling (`None`: ports park when idle).
+    busy_poll: Option<BusyPoll>,
 }
 
 impl DataPath {
-    pub(crate) fn new(counters: Arc<Counters>, cancel: CancellationToken) -> DataPath {
+    pub(crate) fn new(
+        counters: Arc<Counters>,
+        busy_poll: Option<BusyPoll>,
+        cancel: CancellationToken,
+    ) -> DataPath {
         DataPath {
             domains: HashMap::new(),
             port_domain: HashMap::new(),
             next_port: 0,
+            busy_poll,
             counters,
             epoch: Instant::now(),
             cancel,
@@ -530,7 +653,13 @@ impl DataPath {
             map
         });
         let token = self.cancel.child_token();
-        tokio::spawn(port_task(d.shared.clone(), port, io, token.clone()));
+        tokio::spawn(port_task(
+            d.shared.clone(),
+            port,
+            io,
+            self.busy_poll,
+            token.clone(),
+        ));
         d.tasks.insert(port, token);
         self.port_domain.insert(port, domain);
         Ok(port)

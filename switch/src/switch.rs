@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::counters::{Counters, Reason};
 use crate::domain::{ConfigError, DomainConfig, DomainId};
+use crate::poll::BusyPoll;
 
 /// A change the control plane asks of the data plane. The data plane never calls back into the
 /// control plane; everything it needs arrives this way.
@@ -76,12 +77,25 @@ pub struct Switch {
     // A BTreeMap so listings come out in id order without sorting on every request.
     domains: BTreeMap<DomainId, DomainConfig>,
     counters: Arc<Counters>,
+    busy_poll: Option<BusyPoll>,
 }
 
 impl Switch {
-    /// An empty switch with zeroed counters.
+    /// An empty switch with zeroed counters; its ports park when idle (no busy polling).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The same switch with busy polling set for the ports it will have (`None`: off); see
+    /// [`BusyPoll`].
+    pub fn with_busy_poll(mut self, busy_poll: Option<BusyPoll>) -> Self {
+        self.busy_poll = busy_poll;
+        self
+    }
+
+    /// Its busy-polling window, if it polls.
+    pub fn busy_poll(&self) -> Option<BusyPoll> {
+        self.busy_poll
     }
 
     /// The counters, to share with whoever reports them.

@@ -67,6 +67,14 @@ impl StatsCmd {
                 );
             }
         }
+        let b = &s["BusyPoll"];
+        match b["WindowMicros"].as_u64() {
+            Some(us) if us > 0 => println!(
+                "busy polling: {us} us after each batch, {} frames read by polling",
+                b["PolledFrames"]
+            ),
+            _ => println!("busy polling: off"),
+        }
         Ok(())
     }
 }

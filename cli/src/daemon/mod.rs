@@ -38,6 +38,9 @@ pub struct DaemonConfig {
     /// Splice loopback clients of published TCP ports into the container's namespace
     /// (`--no-port-splice` turns it off).
     pub port_splice: bool,
+    /// `--busy-poll`: ports with sparse traffic poll for this long after each batch (`None`:
+    /// they park when idle).
+    pub busy_poll: Option<netloom_switch::BusyPoll>,
 }
 
 /// Why the daemon could not start or stopped with an error.
@@ -208,7 +211,7 @@ pub async fn run(config: DaemonConfig, shutdown: CancellationToken) -> Result<()
     let mut tasks = tokio::task::JoinSet::new();
     let switch = netloom_switch::spawn(
         &mut tasks,
-        netloom_switch::Switch::new(),
+        netloom_switch::Switch::new().with_busy_poll(config.busy_poll),
         shutdown.child_token(),
     );
     let planes = Arc::new(Planes::new(

@@ -442,7 +442,11 @@ impl Planes {
                 );
             }
         }
-        serde_json::json!({ "Drops": drops, "Refusals": refusals, "Nat": nat })
+        let busy_poll = serde_json::json!({
+            "WindowMicros": self.switch.busy_poll().map_or(0, |b| b.window().as_micros() as u64),
+            "PolledFrames": c.polled(),
+        });
+        serde_json::json!({ "Drops": drops, "Refusals": refusals, "Nat": nat, "BusyPoll": busy_poll })
     }
 
     /// Counters of an endpoint's port, for tests and diagnostics.

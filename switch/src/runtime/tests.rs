@@ -216,3 +216,72 @@ fn gso_size_beyond_the_payload_is_forwarded() {
         assert_eq!(b.counters.snapshot().tx_frames, 2);
     });
 }
+
+/// Busy polling reads what the kernel sends out of the port while it polls, gives up after its
+/// window when nothing comes, and stops at once when the port is removed.
+#[test]
+fn busy_polling_reads_frames_and_gives_up_after_its_window() {
+    in_private_netns(|| {
+        let (_shared, _a, b) = domain();
+        for args in [
+            &["sysctl", "-qw", "net.ipv6.conf.b0.disable_ipv6=1"][..],
+            &["ip", "addr", "add", "10.9.0.1/24", "dev", "b0"],
+        ] {
+            let status = Command::new(args[0]).args(&args[1..]).status();
+            assert!(status.expect("run").success(), "{args:?}");
+        }
+        let mut buf = vec![0u8; MAX_READ_LEN + 1];
+        while b.tap.read_now(&mut buf).is_ok() {}
+        let rt = tokio::runtime::Handle::current();
+        let cancel = CancellationToken::new();
+
+        let started = Instant::now();
+        let idle = rt.block_on(poll_for_frame(
+            &b,
+            &mut buf,
+            Duration::from_millis(20),
+            &cancel,
+        ));
+        assert!(matches!(idle, Polled::Idle), "{idle:?}");
+        assert!(started.elapsed() >= Duration::from_millis(20) || cfg!(miri));
+
+        // The kernel ARPs for a neighbour out of b0: polling reads the request.
+        let mut ping = Command::new("ping")
+            .args(["-c", "1", "-W", "1", "10.9.0.2"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn ping");
+        let mut frame = None;
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            match rt.block_on(poll_for_frame(
+                &b,
+                &mut buf,
+                Duration::from_millis(100),
+                &cancel,
+            )) {
+                Polled::Frame(n) => {
+                    frame = Some(buf[..n].to_vec());
+                    break;
+                }
+                Polled::Idle => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        let _ = ping.wait();
+        let frame = frame.expect("no frame read by polling within 2 s");
+        let ethertype = &frame[VNET_HDR_LEN + 12..VNET_HDR_LEN + 14];
+        assert_eq!(ethertype, [0x08, 0x06], "an ARP request: {frame:02x?}");
+
+        cancel.cancel();
+        let started = Instant::now();
+        let cancelled = rt.block_on(poll_for_frame(
+            &b,
+            &mut buf,
+            Duration::from_secs(1),
+            &cancel,
+        ));
+        assert!(matches!(cancelled, Polled::Cancelled), "{cancelled:?}");
+        assert!(started.elapsed() < Duration::from_millis(500));
+    });
+}

@@ -656,6 +656,14 @@ impl AsyncTap {
         }
     }
 
+    /// Reads one frame like [`try_read`](Self::try_read), but whatever tokio thinks of the
+    /// descriptor's readability, and without clearing it: for busy polling, which reads before
+    /// the runtime has seen the kernel's readiness event. A stale readiness left behind only
+    /// makes the next [`readable`](Self::readable) return at once, and `try_read` then clears it.
+    pub fn read_now(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.get_ref().read(buf)
+    }
+
     /// Writes one frame (behind its header) with one `write(2)`; never waits, whatever tokio
     /// thinks of the descriptor's writability. `WouldBlock` means the kernel would not take the
     /// frame now: count it as dropped. See [`IoFailure`] for the other errors.
