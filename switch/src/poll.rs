@@ -69,7 +69,12 @@ impl Contention {
 /// How long a port with sparse traffic keeps polling after its last frame (`netloom daemon
 /// --busy-poll`). Between [`BusyPoll::MIN`] and [`BusyPoll::MAX`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BusyPoll(Duration);
+pub struct BusyPoll {
+    window: Duration,
+    /// Whether a poll stops when other threads want the CPU ([`Contention`]); only the
+    /// switch's own tests turn it off, to see polling happen on a busy machine.
+    yields_to_others: bool,
+}
 
 /// Why a busy-poll window was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -93,7 +98,10 @@ impl BusyPoll {
     /// A window of `window`, if it is within [`BusyPoll::MIN`]..=[`BusyPoll::MAX`].
     pub fn new(window: Duration) -> Result<BusyPoll, BusyPollError> {
         if (BusyPoll::MIN..=BusyPoll::MAX).contains(&window) {
-            Ok(BusyPoll(window))
+            Ok(BusyPoll {
+                window,
+                yields_to_others: true,
+            })
         } else {
             Err(BusyPollError::OutOfRange {
                 micros: window.as_micros(),
@@ -103,7 +111,22 @@ impl BusyPoll {
 
     /// The window.
     pub fn window(self) -> Duration {
-        self.0
+        self.window
+    }
+
+    /// Whether polling gives way to other threads that want the CPU (always, but in tests).
+    pub(crate) fn yields_to_others(self) -> bool {
+        self.yields_to_others
+    }
+
+    /// A window that keeps polling however busy the CPU is: for tests that must see polling
+    /// happen while the rest of the test suite loads the machine.
+    #[cfg(test)]
+    pub(crate) fn regardless_of_load(window: Duration) -> BusyPoll {
+        BusyPoll {
+            window,
+            yields_to_others: false,
+        }
     }
 }
 

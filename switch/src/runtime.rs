@@ -309,8 +309,8 @@ async fn port_task(
     loop {
         let mut frames = 0usize;
         let mut polled = false;
-        if let Some(window) = busy_poll.filter(|_| poll_next).map(BusyPoll::window) {
-            match poll_for_frame(&io, &mut buf, window, &cancel).await {
+        if let Some(busy) = busy_poll.filter(|_| poll_next) {
+            match poll_for_frame(&io, &mut buf, busy, &cancel).await {
                 Polled::Frame(n) => {
                     shared.counters.count_polled();
                     shared.forward(port, &io, &mut buf[..n], &mut reply);
@@ -419,11 +419,11 @@ enum Polled {
 async fn poll_for_frame(
     io: &PortIo,
     buf: &mut [u8],
-    window: Duration,
+    busy: BusyPoll,
     cancel: &CancellationToken,
 ) -> Polled {
     let start = Instant::now();
-    let deadline = start + window;
+    let deadline = start + busy.window();
     let mut contention = Contention::default();
     loop {
         match io.tap.read_now(buf) {
@@ -441,7 +441,7 @@ async fn poll_for_frame(
             return Polled::Cancelled;
         }
         let now = Instant::now();
-        if contention.yielded(now - yielded, now - start) {
+        if contention.yielded(now - yielded, now - start) && busy.yields_to_others() {
             return Polled::Idle;
         }
     }

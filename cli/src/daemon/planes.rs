@@ -18,7 +18,9 @@ use tracing::{debug, warn};
 
 use crate::daemon::engine::{Attached, HOST_LOOPBACK_OPTION, MTU_OPTION, parse_bool_option};
 use crate::daemon::netconf::{self, IfConfig, NetconfError};
-use crate::model::{ContainerRecord, Driver, EndpointId, EndpointRecord, NetworkId, NetworkRecord};
+use crate::model::{
+    ContainerId, ContainerRecord, Driver, EndpointId, EndpointRecord, NetworkId, NetworkRecord,
+};
 use crate::store::Snapshot;
 
 /// The data-plane side of the composition root.
@@ -358,11 +360,12 @@ impl Planes {
     /// running in the sandboxes) and puts them back on the switch. Each failure is logged; the
     /// endpoint stays in the store for `detach` to clean up.
     pub async fn restore_ports(&self, state: &Snapshot) {
+        let containers = containers_by_id(state);
         for e in state.endpoints.iter() {
             if self.ports.lock().await.contains_key(&e.id) {
                 continue;
             }
-            let Some(c) = state.containers.iter().find(|c| c.id == e.container) else {
+            let Some(c) = containers.get(&e.container) else {
                 continue;
             };
             let Some(domain) = self.domain_of(&e.network).await else {
@@ -510,6 +513,9 @@ fn network_mtu(n: &NetworkRecord) -> u16 {
 /// aliases; the default bridge has no name service, as in Docker.
 fn dns_records(state: &Snapshot) -> Records {
     let mut b = Records::builder();
+    // Runs after every change: an index, not a scan of every container per endpoint (which
+    // made each change cost O(containers x endpoints)).
+    let containers = containers_by_id(state);
     for n in state
         .networks
         .iter()
@@ -520,7 +526,7 @@ fn dns_records(state: &Snapshot) -> Records {
             continue;
         }
         for e in state.endpoints.iter().filter(|e| e.network == n.id) {
-            let Some(c) = state.containers.iter().find(|c| c.id == e.container) else {
+            let Some(c) = containers.get(&e.container) else {
                 continue;
             };
             if let Err(err) = b.add_container(n.name.as_str(), c.name.as_str(), e.ip) {
@@ -544,6 +550,11 @@ fn dns_records(state: &Snapshot) -> Records {
         }
     }
     b.build()
+}
+
+/// The snapshot's containers by id.
+fn containers_by_id(state: &Snapshot) -> HashMap<&ContainerId, &ContainerRecord> {
+    state.containers.iter().map(|c| (&c.id, c)).collect()
 }
 
 /// Why an endpoint could not be plumbed.
