@@ -632,26 +632,28 @@ pub struct WriteTx<'s> {
 
 impl WriteTx<'_> {
     /// `T`'s records as of this transaction.
-    fn records<T: CachedRecords>(&self) -> Result<Vec<T>, StoreError> {
+    /// A table's records as of this transaction, shared with the cache until the transaction
+    /// changes that table (a request at 1000 containers must not copy 1000 records to find one).
+    fn records<T: CachedRecords>(&self) -> Result<Arc<Vec<T>>, StoreError> {
         let read = || all(&self.txn.open_table(T::TABLE)?);
         if self.dirty & T::BIT != 0 {
-            return read();
+            return read().map(Arc::new);
         }
-        self.store.cached(Some(self.generation), read)
+        self.store.cached_shared(Some(self.generation), read)
     }
 
     /// All networks as of this transaction.
-    pub fn networks(&self) -> Result<Vec<NetworkRecord>, StoreError> {
+    pub fn networks(&self) -> Result<Arc<Vec<NetworkRecord>>, StoreError> {
         self.records()
     }
 
     /// All containers as of this transaction.
-    pub fn containers(&self) -> Result<Vec<ContainerRecord>, StoreError> {
+    pub fn containers(&self) -> Result<Arc<Vec<ContainerRecord>>, StoreError> {
         self.records()
     }
 
     /// All endpoints as of this transaction.
-    pub fn endpoints(&self) -> Result<Vec<EndpointRecord>, StoreError> {
+    pub fn endpoints(&self) -> Result<Arc<Vec<EndpointRecord>>, StoreError> {
         self.records()
     }
 
@@ -823,7 +825,7 @@ mod tests {
         assert_eq!(*store.snapshot().unwrap().networks, vec![a.clone()]);
         assert_eq!(store.networks().unwrap(), vec![a.clone()]);
         let r: Result<(), StoreError> = store.write(|tx| {
-            assert_eq!(tx.networks()?, vec![a.clone()]);
+            assert_eq!(*tx.networks()?, vec![a.clone()]);
             tx.insert_network(&b)?;
             assert_eq!(
                 tx.networks()?.len(),
@@ -840,7 +842,7 @@ mod tests {
         assert_eq!(store.networks().unwrap(), vec![b.clone()]);
         store
             .write(|tx| {
-                assert_eq!(tx.networks()?, vec![b.clone()]);
+                assert_eq!(*tx.networks()?, vec![b.clone()]);
                 Ok::<_, StoreError>(())
             })
             .unwrap();

@@ -3,6 +3,7 @@
 //! are driven by the runtime (`daemon/runtime.rs`) around them.
 
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use crate::daemon::engine::{
     Engine, EngineError, Lookup, allocate_address, find, find_container, now,
@@ -145,7 +146,7 @@ impl Engine {
                 _ => None,
             };
             let networks = tx.networks()?;
-            let mut endpoints = tx.endpoints()?;
+            let mut endpoints = Arc::unwrap_or_clone(tx.endpoints()?);
             let mut planned = Vec::new();
             for (i, (net_id, settings)) in m.config.networks.iter().enumerate() {
                 let Some(network) = networks.iter().find(|n| &n.id == net_id).cloned() else {
@@ -184,7 +185,7 @@ impl Engine {
         self.store().write(|tx| {
             let endpoints = tx.endpoints()?;
             let mut released = Vec::new();
-            for c in tx.containers()? {
+            for c in tx.containers()?.iter() {
                 let Some(m) = c.managed() else { continue };
                 if m.state.status == Status::Running {
                     continue;
@@ -200,7 +201,7 @@ impl Engine {
                 for e in &mine {
                     tx.remove_endpoint(e)?;
                 }
-                released.push((c, mine));
+                released.push((c.clone(), mine));
             }
             Ok(released)
         })
@@ -240,13 +241,14 @@ impl Engine {
     ) -> Result<(ContainerRecord, Vec<EndpointRecord>), EngineError> {
         self.store().write(|tx| {
             let containers = tx.containers()?;
-            let Some(mut c) = containers.into_iter().find(|c| &c.id == id) else {
+            let Some(mut c) = containers.iter().find(|c| &c.id == id).cloned() else {
                 return Err(EngineError::ContainerNotFound(id.to_string()));
             };
             let mine: Vec<EndpointRecord> = tx
                 .endpoints()?
-                .into_iter()
+                .iter()
                 .filter(|e| &e.container == id)
+                .cloned()
                 .collect();
             for e in &mine {
                 tx.remove_endpoint(e)?;
@@ -288,7 +290,7 @@ impl Engine {
         f: impl FnOnce(&mut Managed),
     ) -> Result<ContainerRecord, EngineError> {
         self.store().write(|tx| {
-            let Some(mut c) = tx.containers()?.into_iter().find(|c| &c.id == id) else {
+            let Some(mut c) = tx.containers()?.iter().find(|c| &c.id == id).cloned() else {
                 return Err(EngineError::ContainerNotFound(id.to_string()));
             };
             if let SandboxKind::Managed(m) = &mut c.kind {
@@ -313,8 +315,9 @@ impl Engine {
             }
             let mine: Vec<EndpointRecord> = tx
                 .endpoints()?
-                .into_iter()
+                .iter()
                 .filter(|e| e.container == c.id)
+                .cloned()
                 .collect();
             for e in &mine {
                 tx.remove_endpoint(e)?;
@@ -439,8 +442,9 @@ impl Engine {
             let n = find(&networks, network, Lookup::Inspect)?.clone();
             let endpoints: Vec<EndpointRecord> = tx
                 .endpoints()?
-                .into_iter()
+                .iter()
                 .filter(|e| e.container == c.id && e.network == n.id)
+                .cloned()
                 .collect();
             let configured = match &mut c.kind {
                 SandboxKind::Managed(m) => {

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, Local};
 use netloom_ipam::{HostFacts, NetworkRequest, PlanError, Subnet};
@@ -633,8 +634,9 @@ impl Engine {
             }
             let endpoints: Vec<EndpointRecord> = tx
                 .endpoints()?
-                .into_iter()
+                .iter()
                 .filter(|e| e.network == n.id)
+                .cloned()
                 .collect();
             if !endpoints.is_empty() {
                 let containers = tx.containers()?;
@@ -790,8 +792,9 @@ impl Engine {
             }
             let endpoints: Vec<EndpointRecord> = tx
                 .endpoints()?
-                .into_iter()
+                .iter()
                 .filter(|e| e.container == container.id)
+                .cloned()
                 .collect();
             let chosen: Vec<EndpointRecord> = match network {
                 None => endpoints.clone(),
@@ -826,7 +829,7 @@ impl Engine {
     pub fn prune_networks(&self, filters: &Filters) -> Result<Vec<NetworkName>, EngineError> {
         filters.validate_prune_filters()?;
         self.store.write(|tx| {
-            let mut all = tx.networks()?;
+            let mut all = Arc::unwrap_or_clone(tx.networks()?);
             all.sort_by_key(|n| n.created);
             let endpoints = tx.endpoints()?;
             let in_use = |n: &NetworkRecord| endpoints.iter().any(|e| e.network == n.id);
