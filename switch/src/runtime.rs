@@ -337,8 +337,8 @@ async fn port_task(
                 },
             }
         }
-        // How long the port was quiet before this batch.
-        let gap = last_batch.elapsed();
+        // How long the port was quiet before this batch (only busy polling asks).
+        let gap = busy_poll.map(|_| last_batch.elapsed());
         loop {
             // After a polled frame tokio may not have seen the readiness yet: read directly.
             let read = if polled {
@@ -361,8 +361,8 @@ async fn port_task(
             }
         }
         // A wake-up with nothing to read (stale readiness) leaves the port's pace unchanged.
-        if frames > 0 {
-            poll_next = pace.batch(gap) && busy_poll.is_some();
+        if let Some(gap) = gap.filter(|_| frames > 0) {
+            poll_next = pace.batch(gap);
             last_batch = Instant::now();
         }
         shared.maybe_expire();
@@ -410,7 +410,7 @@ enum Polled {
     Failed(std::io::Error),
 }
 
-/// Reads `io` until a frame comes or `window` passes. Between reads the task yields to the
+/// Reads `io` until a frame comes or the window of `busy` passes. Between reads the task yields to the
 /// runtime (whose I/O driver then runs, and other tasks of this worker) and the thread yields
 /// the CPU to any other runnable thread. Polling stops when those yields have handed out more
 /// than half of the time polled so far (see [`Contention`]): other threads want this CPU, and

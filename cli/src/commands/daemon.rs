@@ -29,7 +29,7 @@ pub struct DaemonCmd {
     #[arg(long = "no-port-splice")]
     no_port_splice: bool,
     /// Busy polling, in microseconds (1 to 1000000; 0, the default, turns it off): a port whose
-    /// frames come sparsely (50 us or more apart) keeps reading its TAP for this long after
+    /// frames come sparsely (1 ms or more apart) keeps reading its TAP for this long after
     /// each batch instead of sleeping, so the next frame skips a wake-up. Lowers the latency of
     /// sparse traffic (ping, request/response) at the cost of CPU: up to one core per such port
     /// while the traffic lasts, plus the window after it.
