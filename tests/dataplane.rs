@@ -96,6 +96,29 @@ impl Drop for Sandbox {
     }
 }
 
+/// Sends 4 MiB over TCP from `from` to a server in `to` listening on `to_ip`:7000 and checks
+/// that every byte arrived, in order (the SHA-256 of both ends).
+fn tcp_transfer_is_intact(from: &Sandbox, to: &Sandbox, to_ip: &str) {
+    let server = "import socket,hashlib\nl=socket.socket()\nl.bind(('0.0.0.0',7000))\nl.listen(1)\nc,_=l.accept()\nh=hashlib.sha256()\nn=0\nwhile True:\n  b=c.recv(65536)\n  if not b: break\n  h.update(b); n+=len(b)\nprint(n, h.hexdigest())\n";
+    let client = format!(
+        "import socket,hashlib,time\ndata=bytes(range(256))*(16384)\nfor i in range(50):\n  try:\n    s=socket.create_connection(('{to_ip}',7000),timeout=1); break\n  except OSError: time.sleep(0.1)\ns.sendall(data)\ns.close()\nprint(len(data), hashlib.sha256(data).hexdigest())\n"
+    );
+    let netns = to.netns();
+    let srv = std::thread::spawn(move || {
+        let out = Command::new("nsenter")
+            .arg(format!("--net={netns}"))
+            .args(["--", "timeout", "30", "python3", "-c", server])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    });
+    let sent = from.exec(&["timeout", "30", "python3", "-c", &client]);
+    let received = srv.join().unwrap();
+    assert_eq!(sent.code, 0, "{sent:?}");
+    assert_eq!(received.trim(), sent.stdout.trim());
+    assert!(received.starts_with("4194304 "), "{received}");
+}
+
 fn attach(d: &Daemon, name: &str, net: &str, s: &Sandbox) -> Run {
     d.netloom(&["attach", "--name", name, net, "--pid", &s.pid()])
 }
@@ -238,22 +261,7 @@ fn attached_namespaces_talk_through_the_switch() {
     assert!(s1.ping("172.18.0.1"), "s1 cannot ping its gateway");
 
     // TCP, several MB through GSO super-frames, checked end to end.
-    let server = "import socket,hashlib\nl=socket.socket()\nl.bind(('0.0.0.0',7000))\nl.listen(1)\nc,_=l.accept()\nh=hashlib.sha256()\nn=0\nwhile True:\n  b=c.recv(65536)\n  if not b: break\n  h.update(b); n+=len(b)\nprint(n, h.hexdigest())\n";
-    let client = "import socket,hashlib,time\ndata=bytes(range(256))*(16384)\nfor i in range(50):\n  try:\n    s=socket.create_connection(('172.18.0.3',7000),timeout=1); break\n  except OSError: time.sleep(0.1)\ns.sendall(data)\ns.close()\nprint(len(data), hashlib.sha256(data).hexdigest())\n";
-    let netns = s2.netns();
-    let srv = std::thread::spawn(move || {
-        let out = Command::new("nsenter")
-            .arg(format!("--net={netns}"))
-            .args(["--", "timeout", "30", "python3", "-c", server])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    });
-    let sent = s1.exec(&["timeout", "30", "python3", "-c", client]);
-    let received = srv.join().unwrap();
-    assert_eq!(sent.code, 0, "{sent:?}");
-    assert_eq!(received.trim(), sent.stdout.trim());
-    assert!(received.starts_with("4194304 "), "{received}");
+    tcp_transfer_is_intact(&s1, &s2, "172.18.0.3");
 
     // Inspect lists both endpoints, in Docker's shape.
     let inspect = d
@@ -538,22 +546,7 @@ fn busy_polling_forwards_sparse_and_bulk_traffic_intact() {
         "{text}"
     );
     // Bulk after sparse traffic: every byte, in order (the digest), through GSO super-frames.
-    let server = "import socket,hashlib\nl=socket.socket()\nl.bind(('0.0.0.0',7000))\nl.listen(1)\nc,_=l.accept()\nh=hashlib.sha256()\nn=0\nwhile True:\n  b=c.recv(65536)\n  if not b: break\n  h.update(b); n+=len(b)\nprint(n, h.hexdigest())\n";
-    let client = "import socket,hashlib,time\ndata=bytes(range(256))*(16384)\nfor i in range(50):\n  try:\n    s=socket.create_connection(('172.18.0.3',7000),timeout=1); break\n  except OSError: time.sleep(0.1)\ns.sendall(data)\ns.close()\nprint(len(data), hashlib.sha256(data).hexdigest())\n";
-    let netns = s2.netns();
-    let srv = std::thread::spawn(move || {
-        let out = Command::new("nsenter")
-            .arg(format!("--net={netns}"))
-            .args(["--", "timeout", "30", "python3", "-c", server])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    });
-    let sent = s1.exec(&["timeout", "30", "python3", "-c", client]);
-    let received = srv.join().unwrap();
-    assert_eq!(sent.code, 0, "{sent:?}");
-    assert_eq!(received.trim(), sent.stdout.trim());
-    assert!(received.starts_with("4194304 "), "{received}");
+    tcp_transfer_is_intact(&s1, &s2, "172.18.0.3");
     drop(d);
 
     // Off by default: the same pings, nothing polled.
