@@ -66,6 +66,18 @@ impl Sandbox {
             == 0
     }
 
+    /// Sends `count` pings `interval` seconds apart; every one must come back.
+    fn pings_all(&self, ip: &str, count: u32, interval: &str) {
+        let count = count.to_string();
+        let r = self.exec(&["ping", "-n", "-c", &count, "-i", interval, "-W", "2", ip]);
+        assert_eq!(r.code, 0, "{r:?}");
+        assert!(
+            r.stdout.contains(&format!("{count} received")),
+            "{}",
+            r.stdout
+        );
+    }
+
     fn rx_packets(&self) -> u64 {
         self.exec(&["cat", "/sys/class/net/eth0/statistics/rx_packets"])
             .stdout
@@ -527,19 +539,7 @@ fn busy_polling_forwards_sparse_and_bulk_traffic_intact() {
     // polling depends on the machine: polling gives way when other threads want the CPU, as
     // the rest of the suite does here (switch/src/runtime/tests.rs checks that a sparse port
     // is polled, with that courtesy off).
-    let r = s1.exec(&[
-        "ping",
-        "-n",
-        "-c",
-        "20",
-        "-i",
-        "0.02",
-        "-W",
-        "2",
-        "172.18.0.3",
-    ]);
-    assert_eq!(r.code, 0, "{r:?}");
-    assert!(r.stdout.contains("20 received"), "{}", r.stdout);
+    s1.pings_all("172.18.0.3", 20, "0.02");
     let text = d.netloom(&["stats"]).ok().stdout;
     assert!(
         text.contains("busy polling: 200000 us after each batch"),
@@ -556,18 +556,7 @@ fn busy_polling_forwards_sparse_and_bulk_traffic_intact() {
     let (s3, s4) = (Sandbox::new(), Sandbox::new());
     attach(&d, "s3", "net1", &s3).ok();
     attach(&d, "s4", "net1", &s4).ok();
-    let r = s3.exec(&[
-        "ping",
-        "-n",
-        "-c",
-        "5",
-        "-i",
-        "0.02",
-        "-W",
-        "2",
-        "172.18.0.3",
-    ]);
-    assert_eq!(r.code, 0, "{r:?}");
+    s3.pings_all("172.18.0.3", 5, "0.02");
     assert_eq!(busy_poll_stats(&d), (0, 0));
     assert!(
         d.netloom(&["stats"])
