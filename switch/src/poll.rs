@@ -3,13 +3,14 @@
 //! By default a port task that finds its TAP empty parks until the kernel reports the next
 //! frame, and the wake-up of a parked thread (on a virtual machine: of a halted vCPU) is most of
 //! the time a sparse exchange spends in the switch (a ping, a request and its answer). With a
-//! [`BusyPoll`] window, a port whose frames come sparsely (batches at least [`SPARSE_GAP`] apart, [`Pace`]) keeps
-//! reading its TAP after each batch for up to the window before it parks, yielding to the
-//! runtime and to the CPU's other threads between reads, so the next frame is usually picked up
-//! without a wake-up. Dense traffic is not polled: its next frame arrives before a park costs
-//! anything, and polling would take CPU time from the senders and receivers. Nor is a busy CPU:
-//! when the yields show that other threads want the CPU ([`Contention`]), the port parks. The price is CPU:
-//! up to one core per polled port while sparse traffic lasts, plus the window after it.
+//! [`BusyPoll`] window, a port whose frames come sparsely (batches at least [`SPARSE_GAP`]
+//! apart, see [`Pace`]) keeps reading its TAP after each batch for up to the window before it
+//! parks, yielding to the runtime and to the CPU's other threads between reads, so the next
+//! frame is usually picked up without a wake-up. Dense traffic is not polled: its next frame
+//! arrives before a park costs much, and polling would take CPU time from the senders and
+//! receivers. Nor is a busy CPU: when the yields show that other threads want it
+//! ([`Contention`]), the port parks. The price is CPU: up to one core per polled port while the
+//! sparse traffic lasts, plus the window after it.
 
 use std::time::Duration;
 

@@ -410,9 +410,9 @@ enum Polled {
     Failed(std::io::Error),
 }
 
-/// Reads `io` until a frame comes or the window of `busy` passes. Between reads the task yields to the
-/// runtime (whose I/O driver then runs, and other tasks of this worker) and the thread yields
-/// the CPU to any other runnable thread. Polling stops when those yields have handed out more
+/// Reads `io` until a frame comes or the window of `busy` passes. Between reads the task yields
+/// to the runtime (whose I/O driver then runs, and other tasks of this worker) and the thread
+/// yields the CPU to any other runnable thread. Polling stops when those yields have handed out more
 /// than half of the time polled so far (see [`Contention`]): other threads want this CPU, and
 /// a spinning thread would keep the scheduler from moving work to it, so the port parks as
 /// without busy polling.
