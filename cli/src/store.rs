@@ -631,7 +631,6 @@ pub struct WriteTx<'s> {
 }
 
 impl WriteTx<'_> {
-    /// `T`'s records as of this transaction.
     /// A table's records as of this transaction, shared with the cache until the transaction
     /// changes that table (a request at 1000 containers must not copy 1000 records to find one).
     fn records<T: CachedRecords>(&self) -> Result<Arc<Vec<T>>, StoreError> {
