@@ -30,6 +30,7 @@
 //!   6.1.3). Queries too short to carry an id, and responses, are dropped and counted.
 #![deny(unsafe_code)]
 
+mod batch;
 mod counters;
 mod forward;
 #[doc(hidden)]

@@ -20,17 +20,19 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use hickory_proto::op::ResponseCode;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::batch::{Inbox, Outbox};
 use crate::counters::{DnsCounters, Event};
 use crate::forward::{Upstreams, forward, framed};
 use crate::message::{ForwardQuery, Handled, Policy, Transport, handle};
@@ -239,6 +241,9 @@ impl DnsServer {
 
     /// Serves `socket` until `cancel` fires; forwarded queries still in flight are then
     /// abandoned. Returns an error only if the socket fails for good.
+    ///
+    /// Queries are read in batches (`recvmmsg`, up to 16 per call) and the replies answered from
+    /// the snapshot leave together (`sendmmsg`), in the order the queries came.
     pub async fn serve_udp(
         self,
         socket: UdpSocket,
@@ -246,54 +251,83 @@ impl DnsServer {
     ) -> Result<(), ServeError> {
         let local = socket.local_addr().map_err(ServeError::LocalAddr)?;
         let socket = Arc::new(socket);
-        // One buffer for the socket's life: a UDP query can be as large as any datagram.
-        let mut buf = vec![0u8; usize::from(u16::MAX)];
+        let mut inbox = Inbox::new();
+        let mut outbox = Outbox::new();
         let mut in_flight = JoinSet::new();
         loop {
-            let (len, peer) = tokio::select! {
+            tokio::select! {
                 biased;
                 () = cancel.cancelled() => break,
                 Some(_) = in_flight.join_next(), if !in_flight.is_empty() => continue,
-                received = socket.recv_from(&mut buf) => match received {
-                    Ok(got) => got,
-                    Err(e) if is_transient(&e) => continue,
-                    Err(source) => return Err(ServeError::Receive { local, source }),
-                },
-            };
-            if peer.port() == 0 {
-                self.inner.counters.bump(Event::Query);
-                self.inner.counters.bump(Event::DroppedPortZero);
-                continue;
+                ready = socket.readable() => {
+                    ready.map_err(|source| ServeError::Receive { local, source })?;
+                }
             }
-            let query = match self.handle(&buf[..len], Transport::Udp, local) {
-                Handled::Reply { bytes, .. } => {
-                    self.send_udp(&socket, &bytes, peer).await;
+            let fd = socket.as_raw_fd();
+            match socket.try_io(Interest::READABLE, || inbox.receive(fd)) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock || is_transient(&e) => continue,
+                Err(source) => return Err(ServeError::Receive { local, source }),
+            }
+            for (query, peer) in inbox.datagrams() {
+                let Some(peer) = peer.filter(|peer| peer.port() != 0) else {
+                    self.inner.counters.bump(Event::Query);
+                    self.inner.counters.bump(Event::DroppedPortZero);
                     continue;
-                }
-                Handled::Drop(_) => continue,
-                Handled::Forward(query) => query,
-            };
-            match self.start_forward() {
-                Some(permit) => {
-                    let server = self.clone();
-                    let socket = Arc::clone(&socket);
-                    in_flight.spawn(async move {
-                        let reply = server.finish_forward(&query, local, Transport::Udp).await;
-                        if let Some(reply) = reply {
-                            server.send_udp(&socket, &reply, peer).await;
+                };
+                let query = match self.handle(query, Transport::Udp, local) {
+                    Handled::Reply { bytes, .. } => {
+                        outbox.push(bytes, peer);
+                        continue;
+                    }
+                    Handled::Drop(_) => continue,
+                    Handled::Forward(query) => query,
+                };
+                match self.start_forward() {
+                    Some(permit) => {
+                        let server = self.clone();
+                        let socket = Arc::clone(&socket);
+                        in_flight.spawn(async move {
+                            let reply = server.finish_forward(&query, local, Transport::Udp).await;
+                            if let Some(reply) = reply {
+                                server.send_udp(&socket, &reply, peer).await;
+                            }
+                            drop(permit);
+                        });
+                    }
+                    None => {
+                        if let Some(reply) = query.error(ResponseCode::Refused) {
+                            outbox.push(reply, peer);
                         }
-                        drop(permit);
-                    });
-                }
-                None => {
-                    if let Some(reply) = query.error(ResponseCode::Refused) {
-                        self.send_udp(&socket, &reply, peer).await;
                     }
                 }
             }
+            self.flush(&socket, &mut outbox).await;
         }
         in_flight.shutdown().await;
         Ok(())
+    }
+
+    /// Sends every reply in `outbox`, in batches, waiting while the socket's buffer is full. A
+    /// reply the kernel refuses is counted and skipped; the rest still go.
+    async fn flush(&self, socket: &UdpSocket, outbox: &mut Outbox) {
+        let fd = socket.as_raw_fd();
+        while !outbox.is_empty() {
+            match socket.try_io(Interest::WRITABLE, || outbox.send(fd)) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if socket.writable().await.is_err() {
+                        for _ in 0..outbox.drop_all() {
+                            self.inner.counters.bump(Event::SendFailed);
+                        }
+                    }
+                }
+                Err(_) => {
+                    outbox.drop_first();
+                    self.inner.counters.bump(Event::SendFailed);
+                }
+            }
+        }
     }
 
     /// Serves connections from `listener` until `cancel` fires; open connections are then

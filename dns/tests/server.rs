@@ -823,3 +823,73 @@ async fn answer_serves_any_transport() {
     );
     assert_eq!(server.answer(b"short", Transport::Udp, local).await, None);
 }
+
+/// Queries are read and answered in batches (`recvmmsg`/`sendmmsg`): a burst from several
+/// clients, sent without waiting, is answered in full, each client's replies in the order of
+/// its queries, and a forwarded query in the middle neither holds back the local answers behind
+/// it nor loses its own reply.
+#[tokio::test]
+async fn a_burst_is_answered_in_full_and_in_order() {
+    let slow = udp_upstream(
+        "127.0.0.2",
+        Behaviour::Slow(Duration::from_millis(300), EXTERNAL),
+    )
+    .await;
+    let h = Harness::start(forwarding(vec![slow.addr], Duration::from_secs(4))).await;
+    const CLIENTS: usize = 3;
+    const PER_CLIENT: u16 = 100;
+    let mut clients = Vec::new();
+    for _ in 0..CLIENTS {
+        clients.push(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    }
+    // Interleaved, as many clients' queries arrive at a busy server; the 50th query of client
+    // 0 goes upstream.
+    for i in 0..PER_CLIENT {
+        for (c, client) in clients.iter().enumerate() {
+            let name = if c == 0 && i == 50 {
+                "far.example."
+            } else if i % 2 == 0 {
+                "web."
+            } else {
+                "api."
+            };
+            let mut msg = query(name, RecordType::A);
+            msg.metadata.id = i;
+            client.send_to(&msg.to_vec().unwrap(), h.udp).await.unwrap();
+        }
+    }
+    let mut buf = vec![0u8; 65535];
+    for (c, client) in clients.iter().enumerate() {
+        let mut ids = Vec::new();
+        while ids.len() < usize::from(PER_CLIENT) {
+            let (len, _) = timeout(WAIT, client.recv_from(&mut buf))
+                .await
+                .expect("a reply of the burst is missing")
+                .unwrap();
+            let reply = Message::from_vec(&buf[..len]).unwrap();
+            let id = reply.metadata.id;
+            let expected = if c == 0 && id == 50 {
+                EXTERNAL
+            } else if id.is_multiple_of(2) {
+                WEB
+            } else {
+                API
+            };
+            assert_eq!(addresses(&reply), [expected], "client {c}, query {id}");
+            ids.push(id);
+        }
+        let mut local: Vec<u16> = (0..PER_CLIENT).collect();
+        if c == 0 {
+            // The forwarded reply comes last, after the 300 ms upstream.
+            local.retain(|&id| id != 50);
+            local.push(50);
+        }
+        assert_eq!(ids, local, "client {c}: replies out of order");
+    }
+    assert_eq!(
+        h.count(Event::Query),
+        u64::from(PER_CLIENT) * CLIENTS as u64
+    );
+    assert_eq!(h.count(Event::Forwarded), 1);
+    assert_eq!(h.count(Event::SendFailed), 0);
+}
