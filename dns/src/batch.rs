@@ -22,21 +22,32 @@ use nix::sys::socket::{
 pub(crate) const BATCH: usize = 16;
 
 /// The largest UDP payload; every receive buffer holds one, so nothing is ever cut short.
-/// The buffers come zeroed from the allocator untouched (`calloc`), so only the pages a query
-/// actually writes cost memory.
 const MAX_DATAGRAM: usize = u16::MAX as usize;
+
+/// How many receives in a row must each fill every buffer before a server takes [`BATCH`]
+/// buffers (1 MiB). A stub resolver's burst is two queries (A and AAAA), so the DNS server of a
+/// quiet container keeps the single 64 KiB buffer it always had; only a server that keeps
+/// finding queries queued pays for the batch.
+const GROW_AFTER: u32 = 4;
 
 /// Receive buffers for one socket, and what the last [`Inbox::receive`] put in them.
 pub(crate) struct Inbox {
+    /// `slots` buffers of [`MAX_DATAGRAM`] bytes, one after the other.
     buffers: Vec<u8>,
+    slots: usize,
+    /// Receives in a row that filled every slot.
+    full_in_a_row: u32,
     received: [(usize, Option<SocketAddr>); BATCH],
     count: usize,
 }
 
 impl Inbox {
+    /// One buffer to start with; see [`GROW_AFTER`].
     pub(crate) fn new() -> Self {
         Self {
-            buffers: vec![0; BATCH * MAX_DATAGRAM],
+            buffers: vec![0; MAX_DATAGRAM],
+            slots: 1,
+            full_in_a_row: 0,
             received: [(0, None); BATCH],
             count: 0,
         }
@@ -46,26 +57,40 @@ impl Inbox {
     /// (at least one), or `WouldBlock` when none is queued.
     pub(crate) fn receive(&mut self, fd: RawFd) -> io::Result<usize> {
         self.count = 0;
+        if self.slots < BATCH && self.full_in_a_row >= GROW_AFTER {
+            self.buffers = vec![0; BATCH * MAX_DATAGRAM];
+            self.slots = BATCH;
+        }
         let mut chunks = self.buffers.chunks_exact_mut(MAX_DATAGRAM);
         let mut slices: [[IoSliceMut<'_>; 1]; BATCH] = std::array::from_fn(|_| {
-            [IoSliceMut::new(chunks.next().expect(
-                "the buffer holds BATCH datagrams by construction",
-            ))]
+            [chunks
+                .next()
+                .map_or_else(|| IoSliceMut::new(&mut []), IoSliceMut::new)]
         });
         // The headers hold raw pointers (not `Send`), so they live for one call only; two small
         // allocations per batch, next to a system call.
-        let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
-        let messages = recvmmsg(
+        let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(self.slots, None);
+        let messages = match recvmmsg(
             fd,
             &mut headers,
-            slices.iter_mut(),
+            slices[..self.slots].iter_mut(),
             MsgFlags::MSG_DONTWAIT,
             None,
-        )
-        .map_err(io::Error::from)?;
+        ) {
+            Ok(messages) => messages,
+            Err(errno) => {
+                self.full_in_a_row = 0;
+                return Err(io::Error::from(errno));
+            }
+        };
         for (slot, message) in self.received.iter_mut().zip(messages) {
             *slot = (message.bytes, message.address.and_then(std_address));
             self.count += 1;
+        }
+        if self.count == self.slots {
+            self.full_in_a_row += 1;
+        } else {
+            self.full_in_a_row = 0;
         }
         Ok(self.count)
     }
@@ -200,21 +225,39 @@ mod tests {
         }
         let mut inbox = Inbox::new();
         let mut got = Vec::new();
-        let mut calls = 0;
+        let mut per_call = Vec::new();
         while got.len() < sent.len() {
             let n = inbox.receive(server.as_raw_fd()).unwrap();
-            assert!((1..=BATCH).contains(&n));
             got.extend(
                 inbox
                     .datagrams()
                     .map(|(d, peer)| (d.to_vec(), peer.unwrap())),
             );
-            calls += 1;
+            per_call.push(n);
         }
         assert_eq!(got, sent);
-        assert_eq!(calls, 3, "40 queued datagrams take three calls of 16");
+        // One at a time until four receives in a row found more queued, then 16 at a time.
+        assert_eq!(per_call, [1, 1, 1, 1, 16, 16, 4]);
         let err = inbox.receive(server.as_raw_fd()).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+    }
+
+    #[test]
+    fn a_quiet_server_keeps_one_buffer() {
+        let (server, client) = pair("127.0.0.1:0");
+        let to = server.local_addr().unwrap();
+        let mut inbox = Inbox::new();
+        // A stub resolver's queries: A and AAAA together, then silence, many times over.
+        for _ in 0..10 {
+            client.send_to(b"A", to).unwrap();
+            client.send_to(b"AAAA", to).unwrap();
+            assert_eq!(inbox.receive(server.as_raw_fd()).unwrap(), 1);
+            assert_eq!(inbox.receive(server.as_raw_fd()).unwrap(), 1);
+            let err = inbox.receive(server.as_raw_fd()).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        }
+        assert_eq!(inbox.slots, 1);
+        assert_eq!(inbox.buffers.len(), MAX_DATAGRAM);
     }
 
     #[test]
