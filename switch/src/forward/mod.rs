@@ -449,6 +449,43 @@ mod tests {
         assert_eq!(b.learned_len(), 0);
     }
 
+    /// A frame from a learning port to its own source MAC is a hairpin, also when that MAC was
+    /// last seen elsewhere or has aged out, and learning still moves it.
+    #[test]
+    fn a_learning_port_sending_to_its_own_mac_is_a_hairpin() {
+        let mut b = domain();
+        let other = PortId(8);
+        b.add_port(other, PortPolicy::Open).unwrap();
+        let to_itself = udp4(
+            STRANGER,
+            STRANGER,
+            Ipv4Addr::new(172, 17, 9, 9),
+            Ipv4Addr::new(172, 17, 9, 9),
+            8,
+        );
+        let v = FrameView::parse_ethernet(&to_itself).unwrap();
+        let t = Timestamp::from_millis(1000);
+        // Unknown before: learned now, so a hairpin.
+        assert_eq!(
+            decide(&mut b, &v, OPEN, t),
+            Action::Drop(DropReason::Hairpin)
+        );
+        assert_eq!(b.lookup(STRANGER, t), Some(OPEN));
+        // Known on OPEN, sent from `other`: the MAC moves, still a hairpin.
+        assert_eq!(
+            decide(&mut b, &v, other, t),
+            Action::Drop(DropReason::Hairpin)
+        );
+        assert_eq!(b.lookup(STRANGER, t), Some(other));
+        // Aged out on `other`, sent from OPEN: learned again, a hairpin.
+        let aged = t + Duration::from_secs(300);
+        assert_eq!(
+            decide(&mut b, &v, OPEN, aged),
+            Action::Drop(DropReason::Hairpin)
+        );
+        assert_eq!(b.lookup(STRANGER, aged), Some(OPEN));
+    }
+
     #[test]
     fn a_learning_port_is_capped() {
         let gateway = Gateway {
