@@ -60,14 +60,17 @@ NL_SHIM=""   # P: the container's shim (its process group holds the iperf3 serve
 NL_PUB=0     # P: a container may exist (remove it before the daemon stops)
 
 nl() { NETLOOM_HOST="unix://$NL_DIR/netloom.sock" timeout 30 "$NL_BIN" "$@"; }
+# The name the kernel gives our daemon and shims (/proc/PID/comm: the binary's file name, cut at
+# 15 characters), so that they are found also when NL_BIN is not called "netloom".
+NL_COMM=$(basename "$NL_BIN" | cut -c1-15)
 
 nl_stop() {  # stop the daemon we started (by PID, only if it is still netloom), bounded
     local i
     if [ -n "$NL_PID" ]; then
-        if [ "$(cat "/proc/$NL_PID/comm" 2>/dev/null)" = netloom ]; then
+        if [ "$(cat "/proc/$NL_PID/comm" 2>/dev/null)" = "$NL_COMM" ]; then
             kill "$NL_PID" 2>/dev/null
             for i in $(seq 1 50); do kill -0 "$NL_PID" 2>/dev/null || break; sleep 0.1; done
-            [ "$(cat "/proc/$NL_PID/comm" 2>/dev/null)" = netloom ] && kill -9 "$NL_PID" 2>/dev/null
+            [ "$(cat "/proc/$NL_PID/comm" 2>/dev/null)" = "$NL_COMM" ] && kill -9 "$NL_PID" 2>/dev/null
         fi
         wait "$NL_PID" 2>/dev/null
         forget "$NL_PID"; NL_PID=""
@@ -82,7 +85,7 @@ pub_rm() {  # remove P's container (stops iperf3); fallback: SIGKILL the shim's 
     for i in $(seq 1 30); do
         grep -q '_shim' "/proc/$NL_SHIM/cmdline" 2>/dev/null || break; sleep 0.1
     done
-    if [ "$(cat "/proc/$NL_SHIM/comm" 2>/dev/null)" = netloom ] && grep -q '_shim' "/proc/$NL_SHIM/cmdline" 2>/dev/null; then
+    if [ "$(cat "/proc/$NL_SHIM/comm" 2>/dev/null)" = "$NL_COMM" ] && grep -q '_shim' "/proc/$NL_SHIM/cmdline" 2>/dev/null; then
         kill -9 -- "-$NL_SHIM" 2>/dev/null
     fi
     NL_SHIM=""

@@ -101,10 +101,10 @@ cleanup() {
         'index($0, d) && $1 != dp && $2 != "awk" && $3 != "_shim" { print $1 }'); do
         kill "$p" 2>/dev/null
     done
-    if [ -n "$DPID" ] && [ "$(cat "/proc/$DPID/comm" 2>/dev/null)" = netloom ]; then
+    if [ -n "$DPID" ] && [ "$(cat "/proc/$DPID/comm" 2>/dev/null)" = "$(basename "$NL_BIN" | cut -c1-15)" ]; then
         kill "$DPID" 2>/dev/null
         for i in $(seq 1 50); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
-        [ "$(cat "/proc/$DPID/comm" 2>/dev/null)" = netloom ] && kill -KILL "$DPID" 2>/dev/null
+        [ "$(cat "/proc/$DPID/comm" 2>/dev/null)" = "$(basename "$NL_BIN" | cut -c1-15)" ] && kill -KILL "$DPID" 2>/dev/null
     fi
     # each shim is a session and process-group leader: killing the group ends its command too
     for p in $(shim_pids); do kill -KILL -- "-$p" 2>/dev/null; done
