@@ -29,7 +29,8 @@
 # NL_BUSY_POLL=20000: NB's busy-poll window (us); NL_DAEMON_ARGS="...": extra flags for every daemon.
 # CC=cubic: the TCP congestion control of every iperf3 TCP run (default: the machine's).
 # DNS=1 (default) ends with benches/e2e/dns.sh twice (at saturation, then capped at 2x
-# aardvark-dns's rate: the DNS target); DNS=0 skips it (needs dnsperf and aardvark-dns).
+# aardvark-dns's rate: the DNS target); DNS=0 skips it (needs dnsperf and aardvark-dns). dns.sh
+# pins the servers to CPU 0 and dnsperf to CPU 1 (PIN=0, passed on, lets the scheduler place them).
 #
 # Safety (inherited from peers.sh): all traffic stays inside namespaces named pb-* that the run
 # creates (10.99.x.0/24, slirp's 10.0.2.0/24, loopback inside them); the root namespace is never
